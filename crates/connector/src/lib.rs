@@ -1,0 +1,59 @@
+//! The connector side of the pipeline: the [`Source`] trait every platform
+//! crate implements, and the HTTP plumbing they share (error classification,
+//! retry policy, rate limiting).
+//!
+//! Connectors know nothing of the unified model: they yield [`RawRecord`]
+//! pages, each with the cursor that resumes after it.
+
+mod error;
+mod http;
+mod rate_limit;
+pub mod retry;
+
+pub use error::ConnectorError;
+pub use http::{HttpClient, HttpConfig};
+pub use rate_limit::RateLimiter;
+
+use async_trait::async_trait;
+use hrhub_model::RawRecord;
+
+/// One page of a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The records of this page, in source order.
+    pub records: Vec<RawRecord>,
+    /// Where the next read of this stream starts. Committed with the page's
+    /// records, so a crash resumes exactly after the last committed page.
+    /// `None` means "from the beginning" (used by full-scan streams once
+    /// their scan completes).
+    pub cursor: Option<String>,
+    /// True when the stream is caught up: the engine stops asking.
+    pub done: bool,
+}
+
+/// What `hrhub check` reports for a connector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckReport {
+    /// One line per fact verified, e.g. "authenticated as admin@acme.com (admin)".
+    pub details: Vec<String>,
+}
+
+/// A platform the hub can read from.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// The connector kind (`zendesk`, `dingtalk`, ...); mapping files are
+    /// looked up by (kind, stream).
+    fn kind(&self) -> &'static str;
+
+    /// The streams this connector offers, in the order a full sync runs them
+    /// (people first, so later streams resolve their identities).
+    fn streams(&self) -> Vec<String>;
+
+    /// Verifies credentials and reachability without reading data.
+    async fn check(&self) -> Result<CheckReport, ConnectorError>;
+
+    /// Reads the page of `stream` that starts at `cursor` (`None`: from the
+    /// configured start). Transient failures are retried inside; an error
+    /// returned here is final for this run.
+    async fn read_page(&self, stream: &str, cursor: Option<&str>) -> Result<Page, ConnectorError>;
+}
