@@ -1,6 +1,7 @@
 use crate::retry::{retry, RetryPolicy};
 use crate::{ConnectorError, RateLimiter};
 use reqwest::{RequestBuilder, Response, StatusCode};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Transport settings shared by every HTTP connector.
@@ -36,7 +37,10 @@ impl Default for HttpConfig {
 pub struct HttpClient {
     client: reqwest::Client,
     platform: &'static str,
-    limiter: RateLimiter,
+    limiter: Arc<RateLimiter>,
+    /// A budget shared with other clients (e.g. an account-wide limit above
+    /// an endpoint's own), waited on after `limiter`.
+    shared: Option<Arc<RateLimiter>>,
     config: HttpConfig,
 }
 
@@ -52,9 +56,24 @@ impl HttpClient {
         Ok(HttpClient {
             client,
             platform,
-            limiter: RateLimiter::per_minute(config.requests_per_minute, config.burst),
+            limiter: Arc::new(RateLimiter::per_minute(config.requests_per_minute, config.burst)),
+            shared: None,
             config,
         })
+    }
+
+    /// This client's own budget, to share with another client through
+    /// [`HttpClient::with_shared_limiter`].
+    pub fn limiter(&self) -> Arc<RateLimiter> {
+        self.limiter.clone()
+    }
+
+    /// Makes every attempt also wait on `limiter` (and a 429's Retry-After
+    /// pause it too), so endpoints with a budget of their own still count
+    /// against the account-wide one.
+    pub fn with_shared_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.shared = Some(limiter);
+        self
     }
 
     pub fn client(&self) -> &reqwest::Client {
@@ -71,6 +90,9 @@ impl HttpClient {
     {
         retry(&self.config.retry, || async {
             self.limiter.acquire().await;
+            if let Some(shared) = &self.shared {
+                shared.acquire().await;
+            }
             let response = build(&self.client).send().await.map_err(|e| self.transport_error(e))?;
             let status = response.status();
             if status.is_success() {
@@ -116,6 +138,9 @@ impl HttpClient {
             StatusCode::TOO_MANY_REQUESTS => {
                 if let Some(wait) = retry_after {
                     self.limiter.pause_for(wait).await;
+                    if let Some(shared) = &self.shared {
+                        shared.pause_for(wait).await;
+                    }
                 }
                 ConnectorError::RateLimited {
                     platform: self.platform.to_string(),

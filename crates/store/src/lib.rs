@@ -1,1 +1,290 @@
-//! hrhub-store
+//! The unified store: one [`Store`] trait, a SQLite implementation (the
+//! embedded default) and a PostgreSQL one (production, several hub processes).
+//!
+//! Both backends share their SQL and glue (`common.rs`, compiled once per
+//! backend) and differ only where the databases do: connection set-up,
+//! migrations, how a write transaction starts and how the change sequence is
+//! locked. The conformance suite in `tests/conformance.rs` runs against both.
+
+mod error;
+mod postgres;
+mod sql;
+mod sqlite;
+
+pub use error::StoreError;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hrhub_model::{
+    ChangeEvent, EntityKind, IdentityKeys, MappedEntity, RawRecord, RunCounts,
+    RunStatus, RunTrigger, StreamState, SyncRun,
+};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Opens the store a URL names (`sqlite://PATH` or `postgres://…`) and
+/// brings its schema up to date.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PostgresStore::open(url).await?))
+    } else {
+        Err(StoreError::Config(format!(
+            "store url `{url}` is neither sqlite://PATH nor postgres://…; set [store] url accordingly"
+        )))
+    }
+}
+
+/// What landing did with a raw record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Landing {
+    /// Same content hash as the record already held: nothing more to do.
+    Unchanged,
+    /// New or changed; stored under this raw record id.
+    Changed { raw_record_id: i64 },
+}
+
+/// Provenance of a write: which raw record, run and mapping produced it.
+#[derive(Debug, Clone, Default)]
+pub struct WriteContext {
+    pub connector: String,
+    pub raw_record_id: Option<i64>,
+    pub sync_run_id: Option<i64>,
+    pub mapping_version: Option<String>,
+}
+
+/// How a key matched an employee; recorded on the identity link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchKey {
+    EmployeeNo,
+    Email,
+    Mobile,
+}
+
+impl MatchKey {
+    pub fn column(self) -> &'static str {
+        match self {
+            MatchKey::EmployeeNo => "employee_no",
+            MatchKey::Email => "email",
+            MatchKey::Mobile => "mobile",
+        }
+    }
+}
+
+/// Result of an entity upsert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upserted {
+    /// The row's hub id.
+    pub id: i64,
+    /// False when the row already held exactly these values (or a newer
+    /// source version): no change event was written.
+    pub changed: bool,
+}
+
+/// One quarantined record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuarantineEntry {
+    pub id: i64,
+    pub connector: String,
+    pub stream: String,
+    pub external_id: String,
+    pub raw_record_id: Option<i64>,
+    pub payload: serde_json::Value,
+    pub reason: String,
+    pub mapping: Option<String>,
+    pub sync_run_id: Option<i64>,
+    pub quarantined_at: DateTime<Utc>,
+}
+
+/// What the store holds for one (connector, stream).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StreamHoldings {
+    /// Raw records landed.
+    pub records: i64,
+    /// Quarantined records not yet resolved.
+    pub quarantined: i64,
+}
+
+/// A unit of work: everything written through it commits or rolls back
+/// together, including the stream cursor and the change log entries.
+#[async_trait]
+pub trait StoreTx: Send {
+    /// Lands a raw record; unchanged content stops here.
+    async fn land(
+        &mut self,
+        connector: &str,
+        record: &RawRecord,
+        sync_run_id: Option<i64>,
+    ) -> Result<Landing, StoreError>;
+
+    /// The employee an identity link points at.
+    async fn employee_by_link(
+        &mut self,
+        system: &str,
+        external_id: &str,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// The employee with this employee number / e-mail / mobile, if exactly one.
+    async fn employee_by_key(
+        &mut self,
+        key: MatchKey,
+        value: &str,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Links (system, external_id) to an employee and attaches the rows that
+    /// were waiting for that account. Idempotent.
+    async fn link_identity(
+        &mut self,
+        system: &str,
+        external_id: &str,
+        employee_id: i64,
+        matched_by: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Creates an employee (`id: None`) or updates one, writing only the
+    /// non-null mapped fields so one source does not blank another's data.
+    async fn upsert_employee(
+        &mut self,
+        id: Option<i64>,
+        mapped: &MappedEntity,
+        ctx: &WriteContext,
+    ) -> Result<Upserted, StoreError>;
+
+    /// Attaches unresolved rows whose identity keys match this employee.
+    async fn resolve_waiting(
+        &mut self,
+        employee_id: i64,
+        keys: &IdentityKeys,
+    ) -> Result<u64, StoreError>;
+
+    /// Upserts a non-employee entity by (connector, key). Only the mapped
+    /// fields are written; an older `source_updated_at` never overwrites a
+    /// newer one.
+    async fn upsert_entity(
+        &mut self,
+        mapped: &MappedEntity,
+        employee_id: Option<i64>,
+        ctx: &WriteContext,
+    ) -> Result<Upserted, StoreError>;
+
+    /// Marks an entity deleted upstream (soft delete) and logs the change.
+    async fn delete_entity(
+        &mut self,
+        entity: EntityKind,
+        connector: &str,
+        key: &str,
+        ctx: &WriteContext,
+    ) -> Result<bool, StoreError>;
+
+    /// Records a record that failed its mapping.
+    async fn quarantine(
+        &mut self,
+        connector: &str,
+        record: &RawRecord,
+        raw_record_id: Option<i64>,
+        reason: &str,
+        mapping: Option<&str>,
+        sync_run_id: Option<i64>,
+    ) -> Result<(), StoreError>;
+
+    /// Marks open quarantine entries for this raw record resolved (after a
+    /// successful re-map).
+    async fn resolve_quarantine(
+        &mut self,
+        connector: &str,
+        stream: &str,
+        external_id: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Sets the stream's resume cursor, committed with this batch.
+    async fn set_cursor(
+        &mut self,
+        connector: &str,
+        stream: &str,
+        cursor: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// Appends the buffered change events (gap-free sequence) and commits.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// The hub's persistent state. See the crate docs for the two backends.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Starts a write transaction.
+    async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError>;
+
+    // --- sync runs and stream state ---
+    async fn start_run(
+        &self,
+        connector: &str,
+        stream: &str,
+        trigger: RunTrigger,
+    ) -> Result<i64, StoreError>;
+    /// Saves a running run's counts so far (progress for the dashboard).
+    async fn update_run(&self, run_id: i64, counts: &RunCounts) -> Result<(), StoreError>;
+    async fn finish_run(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        counts: &RunCounts,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Newest first; `connector`/`stream` filter when given.
+    async fn runs(
+        &self,
+        connector: Option<&str>,
+        stream: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SyncRun>, StoreError>;
+    async fn stream_state(
+        &self,
+        connector: &str,
+        stream: &str,
+    ) -> Result<Option<StreamState>, StoreError>;
+    async fn holdings(&self, connector: &str, stream: &str) -> Result<StreamHoldings, StoreError>;
+
+    // --- leases ---
+    /// Takes (or renews, for the same holder) the named lease until now +
+    /// `ttl`. False when another holder has an unexpired lease.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    // --- reads ---
+    /// Change log entries with `seq > after`, oldest first.
+    async fn changes(&self, after: i64, limit: i64) -> Result<Vec<ChangeEvent>, StoreError>;
+    async fn quarantined(
+        &self,
+        connector: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<QuarantineEntry>, StoreError>;
+    /// Landed raw records of a stream (for replay), ordered by id, after `after_id`.
+    async fn raw_records(
+        &self,
+        connector: &str,
+        stream: &str,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, RawRecord)>, StoreError>;
+    /// Rows of an entity table (live ones), as JSON objects keyed by column, ordered by id.
+    async fn entity_rows(
+        &self,
+        entity: EntityKind,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError>;
+    /// Live rows of an entity table, and how many of them have no employee.
+    async fn entity_counts(&self, entity: EntityKind) -> Result<(i64, i64), StoreError>;
+}

@@ -1,0 +1,689 @@
+// The store implementation shared by both backends.
+//
+// This file is `include!`d by `sqlite.rs` and `postgres.rs`, each of which
+// defines `Db` (the sqlx database), `ThisStore` (a struct with a `pool`
+// field), `BACKEND` and `BEGIN` (the statement that opens a write
+// transaction). sqlx's query API is the same for both databases, so one text
+// serves both; only what genuinely differs lives in the backend files.
+
+use crate::sql;
+use crate::{Landing, MatchKey, QuarantineEntry, StoreError, StoreTx, StreamHoldings, Upserted, WriteContext};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use hrhub_model::{
+    ChangeEvent, ChangeOp, EntityKind, FieldSpec, FieldType, FieldValue, IdentityKeys,
+    MappedEntity, RawRecord, RecordOp, RunCounts, RunStatus, RunTrigger, StreamState, SyncRun,
+};
+use sqlx::types::Json;
+use sqlx::Row;
+use std::time::Duration;
+
+type DbQuery<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
+
+/// Change events wait here until commit, when they get their sequence.
+struct PendingChange {
+    entity: EntityKind,
+    entity_id: i64,
+    op: ChangeOp,
+    employee_id: Option<i64>,
+    sync_run_id: Option<i64>,
+}
+
+pub(crate) struct Tx {
+    tx: sqlx::Transaction<'static, Db>,
+    changes: Vec<PendingChange>,
+    now: DateTime<Utc>,
+}
+
+fn bind_value<'q>(
+    query: DbQuery<'q>,
+    entity: EntityKind,
+    spec: &FieldSpec,
+    value: &FieldValue,
+) -> Result<DbQuery<'q>, StoreError> {
+    let mismatch = || StoreError::Value {
+        entity: entity.as_str(),
+        field: spec.name.to_string(),
+        message: format!("expected {}, got {value:?}", spec.ty),
+    };
+    // NULLs are bound with the column's type: PostgreSQL will not cast a
+    // text-typed NULL into a bigint column.
+    Ok(match (spec.ty, value) {
+        (FieldType::Text | FieldType::Enum(_), FieldValue::Text(s)) => query.bind(s.clone()),
+        (FieldType::Text | FieldType::Enum(_), FieldValue::Null) => query.bind(None::<String>),
+        (FieldType::Integer, FieldValue::Integer(i)) => query.bind(*i),
+        (FieldType::Integer, FieldValue::Null) => query.bind(None::<i64>),
+        (FieldType::Number, FieldValue::Number(n)) => query.bind(*n),
+        (FieldType::Number, FieldValue::Integer(i)) => query.bind(*i as f64),
+        (FieldType::Number, FieldValue::Null) => query.bind(None::<f64>),
+        (FieldType::Bool, FieldValue::Bool(b)) => query.bind(*b),
+        (FieldType::Bool, FieldValue::Null) => query.bind(None::<bool>),
+        (FieldType::Date, FieldValue::Date(d)) => query.bind(*d),
+        (FieldType::Date, FieldValue::Null) => query.bind(None::<NaiveDate>),
+        (FieldType::DateTime, FieldValue::DateTime(t)) => query.bind(*t),
+        (FieldType::DateTime, FieldValue::Null) => query.bind(None::<DateTime<Utc>>),
+        _ => return Err(mismatch()),
+    })
+}
+
+fn spec_of(entity: EntityKind, field: &str) -> Result<&'static FieldSpec, StoreError> {
+    entity.field(field).ok_or_else(|| StoreError::Value {
+        entity: entity.as_str(),
+        field: field.to_string(),
+        message: "not a field of this entity".to_string(),
+    })
+}
+
+fn bind_provenance<'q>(query: DbQuery<'q>, mapped: &MappedEntity, ctx: &WriteContext, now: DateTime<Utc>) -> DbQuery<'q> {
+    query
+        .bind(mapped.source_updated_at)
+        .bind(ctx.raw_record_id)
+        .bind(ctx.sync_run_id)
+        .bind(ctx.mapping_version.clone())
+        .bind(now)
+}
+
+impl Tx {
+    fn log(&mut self, entity: EntityKind, entity_id: i64, op: ChangeOp, employee_id: Option<i64>, sync_run_id: Option<i64>) {
+        self.changes.push(PendingChange { entity, entity_id, op, employee_id, sync_run_id });
+    }
+
+    /// Attaches waiting rows of every person-bearing table matched by `filter_sql`
+    /// (a condition on the row with `$2`, `$3` bound), logging each as a change.
+    async fn attach_waiting(
+        &mut self,
+        employee_id: i64,
+        filter_sql: &str,
+        a: &str,
+        b: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut attached = 0;
+        for entity in EntityKind::ALL {
+            if entity == EntityKind::Employee {
+                continue;
+            }
+            let sql = format!(
+                "UPDATE {} SET employee_id = $1 WHERE employee_id IS NULL AND {filter_sql} RETURNING id",
+                entity.table()
+            );
+            let mut q = sqlx::query(&sql).bind(employee_id).bind(a.to_string());
+            if let Some(b) = b {
+                q = q.bind(b.to_string());
+            }
+            let rows = q.fetch_all(&mut *self.tx).await?;
+            for row in rows {
+                let id: i64 = row.try_get(0)?;
+                self.log(entity, id, ChangeOp::Upsert, Some(employee_id), None);
+                attached += 1;
+            }
+        }
+        Ok(attached)
+    }
+}
+
+#[async_trait]
+impl StoreTx for Tx {
+    async fn land(&mut self, connector: &str, record: &RawRecord, sync_run_id: Option<i64>) -> Result<Landing, StoreError> {
+        let hash = record.content_hash();
+        let row = sqlx::query(
+            "INSERT INTO raw_records (connector, stream, external_id, content_hash, op, payload, observed_at, sync_run_id, landed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (connector, stream, external_id) DO UPDATE SET content_hash = excluded.content_hash, \
+               op = excluded.op, payload = excluded.payload, observed_at = excluded.observed_at, \
+               sync_run_id = excluded.sync_run_id, landed_at = excluded.landed_at \
+             WHERE raw_records.content_hash <> excluded.content_hash \
+             RETURNING id",
+        )
+        .bind(connector)
+        .bind(&record.stream)
+        .bind(&record.external_id)
+        .bind(hash)
+        .bind(record.op.as_str())
+        .bind(Json(&record.payload))
+        .bind(record.observed_at)
+        .bind(sync_run_id)
+        .bind(self.now)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(match row {
+            Some(row) => Landing::Changed { raw_record_id: row.try_get(0)? },
+            None => Landing::Unchanged,
+        })
+    }
+
+    async fn employee_by_link(&mut self, system: &str, external_id: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT employee_id FROM identity_links WHERE system = $1 AND external_id = $2")
+            .bind(system)
+            .bind(external_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn employee_by_key(&mut self, key: MatchKey, value: &str) -> Result<Option<i64>, StoreError> {
+        let sql = format!("SELECT id FROM employees WHERE {} = $1 AND deleted_at IS NULL LIMIT 2", key.column());
+        let rows = sqlx::query(&sql).bind(value).fetch_all(&mut *self.tx).await?;
+        // An ambiguous key (two employees share an e-mail) matches no one.
+        Ok(match rows.as_slice() {
+            [row] => Some(row.try_get(0)?),
+            _ => None,
+        })
+    }
+
+    async fn link_identity(&mut self, system: &str, external_id: &str, employee_id: i64, matched_by: &str) -> Result<(), StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO identity_links (system, external_id, employee_id, matched_by, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (system, external_id) DO NOTHING",
+        )
+        .bind(system)
+        .bind(external_id)
+        .bind(employee_id)
+        .bind(matched_by)
+        .bind(self.now)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        if inserted > 0 {
+            self.attach_waiting(employee_id, "connector = $2 AND subject_external_id = $3", system, Some(external_id))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn upsert_employee(&mut self, id: Option<i64>, mapped: &MappedEntity, ctx: &WriteContext) -> Result<Upserted, StoreError> {
+        let entity = EntityKind::Employee;
+        // Only non-null values: a source that lacks a field leaves another's value alone.
+        let fields: Vec<(&'static FieldSpec, &FieldValue)> = mapped
+            .fields
+            .iter()
+            .filter(|(_, v)| *v != FieldValue::Null)
+            .map(|(n, v)| Ok((spec_of(entity, n)?, v)))
+            .collect::<Result<_, StoreError>>()?;
+        let names: Vec<&str> = fields.iter().map(|(s, _)| s.name).collect();
+        let sql = match id {
+            None => sql::employee_insert(&names),
+            Some(_) => sql::employee_update(&names),
+        };
+        let mut q = sqlx::query(&sql);
+        if let Some(id) = id {
+            q = q.bind(id);
+        }
+        for (spec, value) in &fields {
+            q = bind_value(q, entity, spec, value)?;
+        }
+        q = q.bind(ctx.connector.clone()).bind(mapped.key.clone());
+        q = bind_provenance(q, mapped, ctx, self.now);
+        let row = q.fetch_optional(&mut *self.tx).await?;
+        match row {
+            Some(row) => {
+                let new_id: i64 = row.try_get(0)?;
+                self.log(entity, new_id, ChangeOp::Upsert, Some(new_id), ctx.sync_run_id);
+                Ok(Upserted { id: new_id, changed: true })
+            }
+            None => Ok(Upserted { id: id.expect("an insert always returns its id"), changed: false }),
+        }
+    }
+
+    async fn resolve_waiting(&mut self, employee_id: i64, keys: &IdentityKeys) -> Result<u64, StoreError> {
+        let mut attached = 0;
+        for (column, value) in [
+            ("subject_employee_no", &keys.employee_no),
+            ("subject_email", &keys.email),
+            ("subject_mobile", &keys.mobile),
+        ] {
+            if let Some(value) = value {
+                attached += self.attach_waiting(employee_id, &format!("{column} = $2"), value, None).await?;
+            }
+        }
+        Ok(attached)
+    }
+
+    async fn upsert_entity(&mut self, mapped: &MappedEntity, employee_id: Option<i64>, ctx: &WriteContext) -> Result<Upserted, StoreError> {
+        let entity = mapped.entity;
+        let names: Vec<&str> = mapped.fields.iter().map(|(n, _)| *n).collect();
+        let sql = sql::entity_upsert(entity, &names);
+        let keys = &mapped.identity;
+        let mut q = sqlx::query(&sql)
+            .bind(ctx.connector.clone())
+            .bind(mapped.key.clone())
+            .bind(employee_id)
+            .bind(keys.external_id.clone())
+            .bind(keys.employee_no.clone())
+            .bind(keys.email.clone())
+            .bind(keys.mobile.clone());
+        for (name, value) in &mapped.fields {
+            q = bind_value(q, entity, spec_of(entity, name)?, value)?;
+        }
+        q = bind_provenance(q, mapped, ctx, self.now);
+        match q.fetch_optional(&mut *self.tx).await? {
+            Some(row) => {
+                let id: i64 = row.try_get(0)?;
+                let employee: Option<i64> = row.try_get(1)?;
+                self.log(entity, id, ChangeOp::Upsert, employee, ctx.sync_run_id);
+                Ok(Upserted { id, changed: true })
+            }
+            None => {
+                let sql = format!("SELECT id FROM {} WHERE connector = $1 AND source_key = $2", entity.table());
+                let id: i64 = sqlx::query(&sql)
+                    .bind(&ctx.connector)
+                    .bind(&mapped.key)
+                    .fetch_one(&mut *self.tx)
+                    .await?
+                    .try_get(0)?;
+                Ok(Upserted { id, changed: false })
+            }
+        }
+    }
+
+    async fn delete_entity(&mut self, entity: EntityKind, connector: &str, key: &str, ctx: &WriteContext) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE {} SET deleted_at = $1, updated_at = $1, raw_record_id = $2, sync_run_id = $3 \
+             WHERE connector = $4 AND source_key = $5 AND deleted_at IS NULL RETURNING id, employee_id",
+            entity.table()
+        );
+        let row = sqlx::query(&sql)
+            .bind(self.now)
+            .bind(ctx.raw_record_id)
+            .bind(ctx.sync_run_id)
+            .bind(connector)
+            .bind(key)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        match row {
+            Some(row) => {
+                let id: i64 = row.try_get(0)?;
+                let employee: Option<i64> = row.try_get(1)?;
+                self.log(entity, id, ChangeOp::Delete, employee, ctx.sync_run_id);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn quarantine(
+        &mut self,
+        connector: &str,
+        record: &RawRecord,
+        raw_record_id: Option<i64>,
+        reason: &str,
+        mapping: Option<&str>,
+        sync_run_id: Option<i64>,
+    ) -> Result<(), StoreError> {
+        // One open entry per raw record: a re-quarantine replaces the reason.
+        self.resolve_quarantine(connector, &record.stream, &record.external_id).await?;
+        sqlx::query(
+            "INSERT INTO quarantine (connector, stream, external_id, raw_record_id, payload, reason, mapping, sync_run_id, quarantined_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(connector)
+        .bind(&record.stream)
+        .bind(&record.external_id)
+        .bind(raw_record_id)
+        .bind(Json(&record.payload))
+        .bind(reason)
+        .bind(mapping)
+        .bind(sync_run_id)
+        .bind(self.now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn resolve_quarantine(&mut self, connector: &str, stream: &str, external_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE quarantine SET resolved_at = $1 WHERE connector = $2 AND stream = $3 AND external_id = $4 AND resolved_at IS NULL",
+        )
+        .bind(self.now)
+        .bind(connector)
+        .bind(stream)
+        .bind(external_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_cursor(&mut self, connector: &str, stream: &str, cursor: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO stream_state (connector, stream, cursor, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (connector, stream) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+        )
+        .bind(connector)
+        .bind(stream)
+        .bind(cursor)
+        .bind(self.now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        let Tx { mut tx, changes, now } = *self;
+        if !changes.is_empty() {
+            // Taking the counter row last keeps its lock short; writers that
+            // commit later get later numbers, and a rollback returns them.
+            let last: i64 = sqlx::query("UPDATE hub_sequences SET value = value + $1 WHERE name = 'change_log' RETURNING value")
+                .bind(changes.len() as i64)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+            let first = last - changes.len() as i64 + 1;
+            for (chunk_index, chunk) in changes.chunks(500).enumerate() {
+                let mut qb = sqlx::QueryBuilder::<Db>::new(
+                    "INSERT INTO change_log (seq, entity, entity_id, op, employee_id, sync_run_id, changed_at) ",
+                );
+                qb.push_values(chunk.iter().enumerate(), |mut b, (i, c)| {
+                    b.push_bind(first + (chunk_index * 500 + i) as i64)
+                        .push_bind(c.entity.as_str())
+                        .push_bind(c.entity_id)
+                        .push_bind(c.op.as_str())
+                        .push_bind(c.employee_id)
+                        .push_bind(c.sync_run_id)
+                        .push_bind(now);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn run_from_row(row: &<Db as sqlx::Database>::Row) -> Result<SyncRun, StoreError> {
+    let trigger: String = row.try_get("trigger")?;
+    let status: String = row.try_get("status")?;
+    Ok(SyncRun {
+        id: row.try_get("id")?,
+        connector: row.try_get("connector")?,
+        stream: row.try_get("stream")?,
+        trigger: match trigger.as_str() {
+            "schedule" => RunTrigger::Schedule,
+            "webhook" => RunTrigger::Webhook,
+            "replay" => RunTrigger::Replay,
+            _ => RunTrigger::Manual,
+        },
+        status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        counts: RunCounts {
+            fetched: row.try_get("fetched")?,
+            unchanged: row.try_get("unchanged")?,
+            upserted: row.try_get("upserted")?,
+            quarantined: row.try_get("quarantined")?,
+            filtered: row.try_get("filtered")?,
+            unmatched: row.try_get("unmatched")?,
+        },
+        error: row.try_get("error")?,
+    })
+}
+
+fn column_json(row: &<Db as sqlx::Database>::Row, name: &str, ty: FieldType) -> Result<serde_json::Value, StoreError> {
+    use serde_json::Value;
+    Ok(match ty {
+        FieldType::Text | FieldType::Enum(_) => row.try_get::<Option<String>, _>(name)?.map(Value::from).unwrap_or(Value::Null),
+        FieldType::Integer => row.try_get::<Option<i64>, _>(name)?.map(Value::from).unwrap_or(Value::Null),
+        FieldType::Number => row.try_get::<Option<f64>, _>(name)?.map(Value::from).unwrap_or(Value::Null),
+        FieldType::Bool => row.try_get::<Option<bool>, _>(name)?.map(Value::from).unwrap_or(Value::Null),
+        FieldType::Date => row
+            .try_get::<Option<NaiveDate>, _>(name)?
+            .map(|d| Value::from(d.to_string()))
+            .unwrap_or(Value::Null),
+        FieldType::DateTime => row
+            .try_get::<Option<DateTime<Utc>>, _>(name)?
+            .map(|t| Value::from(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+            .unwrap_or(Value::Null),
+    })
+}
+
+#[async_trait]
+impl crate::Store for ThisStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError> {
+        let tx = self.pool.begin_with(BEGIN).await?;
+        Ok(Box::new(Tx { tx, changes: Vec::new(), now: Utc::now() }))
+    }
+
+    async fn start_run(&self, connector: &str, stream: &str, trigger: RunTrigger) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO sync_runs (connector, stream, trigger, status, started_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(connector)
+        .bind(stream)
+        .bind(trigger.as_str())
+        .bind(RunStatus::Running.as_str())
+        .bind(Utc::now())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn update_run(&self, run_id: i64, c: &RunCounts) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sync_runs SET fetched = $2, unchanged = $3, upserted = $4, quarantined = $5, filtered = $6, unmatched = $7 WHERE id = $1",
+        )
+        .bind(run_id)
+        .bind(c.fetched)
+        .bind(c.unchanged)
+        .bind(c.upserted)
+        .bind(c.quarantined)
+        .bind(c.filtered)
+        .bind(c.unmatched)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_run(&self, run_id: i64, status: RunStatus, c: &RunCounts, error: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sync_runs SET status = $2, finished_at = $3, fetched = $4, unchanged = $5, upserted = $6, \
+             quarantined = $7, filtered = $8, unmatched = $9, error = $10 WHERE id = $1",
+        )
+        .bind(run_id)
+        .bind(status.as_str())
+        .bind(Utc::now())
+        .bind(c.fetched)
+        .bind(c.unchanged)
+        .bind(c.upserted)
+        .bind(c.quarantined)
+        .bind(c.filtered)
+        .bind(c.unmatched)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn runs(&self, connector: Option<&str>, stream: Option<&str>, limit: i64) -> Result<Vec<SyncRun>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM sync_runs WHERE (CAST($1 AS TEXT) IS NULL OR connector = $1) \
+             AND (CAST($2 AS TEXT) IS NULL OR stream = $2) ORDER BY id DESC LIMIT $3",
+        )
+        .bind(connector)
+        .bind(stream)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    async fn stream_state(&self, connector: &str, stream: &str) -> Result<Option<StreamState>, StoreError> {
+        let row = sqlx::query("SELECT cursor, updated_at FROM stream_state WHERE connector = $1 AND stream = $2")
+            .bind(connector)
+            .bind(stream)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(StreamState {
+                connector: connector.to_string(),
+                stream: stream.to_string(),
+                cursor: row.try_get("cursor")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn holdings(&self, connector: &str, stream: &str) -> Result<StreamHoldings, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM raw_records WHERE connector = $1 AND stream = $2), \
+                    (SELECT COUNT(*) FROM quarantine WHERE connector = $1 AND stream = $2 AND resolved_at IS NULL)",
+        )
+        .bind(connector)
+        .bind(stream)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(StreamHoldings { records: row.try_get(0)?, quarantined: row.try_get(1)? })
+    }
+
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(5));
+        let row = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE leases.expires_at < $4 OR leases.holder = excluded.holder \
+             RETURNING holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(expires)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn changes(&self, after: i64, limit: i64) -> Result<Vec<ChangeEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, entity, entity_id, op, employee_id, sync_run_id, changed_at FROM change_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let entity: String = row.try_get("entity")?;
+                let op: String = row.try_get("op")?;
+                Ok(ChangeEvent {
+                    seq: row.try_get("seq")?,
+                    entity: EntityKind::parse(&entity).ok_or_else(|| StoreError::Value {
+                        entity: "change_log",
+                        field: "entity".into(),
+                        message: format!("unknown entity `{entity}`"),
+                    })?,
+                    entity_id: row.try_get("entity_id")?,
+                    op: if op == "delete" { ChangeOp::Delete } else { ChangeOp::Upsert },
+                    employee_id: row.try_get("employee_id")?,
+                    sync_run_id: row.try_get("sync_run_id")?,
+                    changed_at: row.try_get("changed_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn quarantined(&self, connector: Option<&str>, limit: i64) -> Result<Vec<QuarantineEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM quarantine WHERE resolved_at IS NULL AND (CAST($1 AS TEXT) IS NULL OR connector = $1) ORDER BY id LIMIT $2",
+        )
+        .bind(connector)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(QuarantineEntry {
+                    id: row.try_get("id")?,
+                    connector: row.try_get("connector")?,
+                    stream: row.try_get("stream")?,
+                    external_id: row.try_get("external_id")?,
+                    raw_record_id: row.try_get("raw_record_id")?,
+                    payload: row.try_get::<Json<serde_json::Value>, _>("payload")?.0,
+                    reason: row.try_get("reason")?,
+                    mapping: row.try_get("mapping")?,
+                    sync_run_id: row.try_get("sync_run_id")?,
+                    quarantined_at: row.try_get("quarantined_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn raw_records(&self, connector: &str, stream: &str, after_id: i64, limit: i64) -> Result<Vec<(i64, RawRecord)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, external_id, op, payload, observed_at FROM raw_records \
+             WHERE connector = $1 AND stream = $2 AND id > $3 ORDER BY id LIMIT $4",
+        )
+        .bind(connector)
+        .bind(stream)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let op: String = row.try_get("op")?;
+                Ok((
+                    row.try_get("id")?,
+                    RawRecord {
+                        stream: stream.to_string(),
+                        external_id: row.try_get("external_id")?,
+                        payload: row.try_get::<Json<serde_json::Value>, _>("payload")?.0,
+                        op: if op == "delete" { RecordOp::Delete } else { RecordOp::Upsert },
+                        observed_at: row.try_get("observed_at")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn entity_rows(
+        &self,
+        entity: EntityKind,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
+        let sql = format!("SELECT * FROM {} WHERE id > $1 AND deleted_at IS NULL ORDER BY id LIMIT $2", entity.table());
+        let rows = sqlx::query(&sql).bind(after_id).bind(limit).fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut obj = serde_json::Map::new();
+            obj.insert("id".into(), row.try_get::<i64, _>("id")?.into());
+            if entity != EntityKind::Employee {
+                obj.insert("employee_id".into(), column_json(row, "employee_id", FieldType::Integer)?);
+            }
+            for spec in entity.fields() {
+                obj.insert(spec.name.into(), column_json(row, spec.name, spec.ty)?);
+            }
+            for (name, ty) in [
+                ("connector", FieldType::Text),
+                ("source_key", FieldType::Text),
+                ("raw_record_id", FieldType::Integer),
+                ("sync_run_id", FieldType::Integer),
+                ("mapping_version", FieldType::Text),
+                ("updated_at", FieldType::DateTime),
+            ] {
+                obj.insert(name.into(), column_json(row, name, ty)?);
+            }
+            out.push(obj);
+        }
+        Ok(out)
+    }
+
+    async fn entity_counts(&self, entity: EntityKind) -> Result<(i64, i64), StoreError> {
+        let unmatched = if entity == EntityKind::Employee { "CAST(0 AS BIGINT)" } else { "COUNT(*) - COUNT(employee_id)" };
+        let sql = format!("SELECT COUNT(*), {unmatched} FROM {} WHERE deleted_at IS NULL", entity.table());
+        let row = sqlx::query(&sql).fetch_one(&self.pool).await?;
+        Ok((row.try_get(0)?, row.try_get::<i64, _>(1)?))
+    }
+}

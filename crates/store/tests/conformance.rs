@@ -1,0 +1,376 @@
+//! The store conformance suite: every behaviour, on SQLite and PostgreSQL.
+//!
+//! PostgreSQL runs when `HRHUB_TEST_POSTGRES_URL` is set (each test in its
+//! own schema); unset, the PostgreSQL half prints a notice and passes. Set
+//! but unreachable, it fails.
+
+use chrono::{TimeZone, Utc};
+use hrhub_model::{
+    ChangeOp, EntityKind, FieldValue, IdentityKeys, MappedEntity, RawRecord, RunCounts, RunStatus,
+    RunTrigger,
+};
+use hrhub_store::{Landing, MatchKey, PostgresStore, SqliteStore, Store, WriteContext};
+use serde_json::json;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn on_both<F, Fut>(name: &str, test: F)
+where
+    F: Fn(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    test(Arc::new(SqliteStore::open(&url).await.unwrap())).await;
+    match std::env::var("HRHUB_TEST_POSTGRES_URL") {
+        Ok(url) => {
+            let schema = format!("hrhub_test_{name}");
+            let store = PostgresStore::open_in_schema(&url, &schema)
+                .await
+                .unwrap_or_else(|e| panic!("HRHUB_TEST_POSTGRES_URL is set but unusable: {e}"));
+            test(Arc::new(store)).await;
+        }
+        Err(_) => eprintln!(
+            "NOTICE: HRHUB_TEST_POSTGRES_URL unset; PostgreSQL half of `{name}` skipped"
+        ),
+    }
+}
+
+fn ticket(key: &str, status: &str, agent: Option<&str>) -> MappedEntity {
+    MappedEntity {
+        entity: EntityKind::TicketActivity,
+        key: key.to_string(),
+        identity: IdentityKeys {
+            external_id: agent.map(str::to_string),
+            ..Default::default()
+        },
+        fields: vec![
+            ("ticket_id", FieldValue::Text(key.to_string())),
+            ("status", FieldValue::Text(status.to_string())),
+            ("created_at", FieldValue::DateTime(Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 0).unwrap())),
+        ],
+        source_updated_at: None,
+    }
+}
+
+fn employee(no: &str, name: &str, email: Option<&str>) -> MappedEntity {
+    MappedEntity {
+        entity: EntityKind::Employee,
+        key: no.to_string(),
+        identity: IdentityKeys {
+            employee_no: Some(no.to_string()),
+            email: email.map(str::to_string),
+            ..Default::default()
+        },
+        fields: vec![
+            ("employee_no", FieldValue::Text(no.to_string())),
+            ("name", FieldValue::Text(name.to_string())),
+            ("email", email.map(|e| FieldValue::Text(e.to_string())).unwrap_or(FieldValue::Null)),
+            ("hire_date", FieldValue::Date(chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap())),
+            ("status", FieldValue::Text("active".into())),
+        ],
+        source_updated_at: None,
+    }
+}
+
+fn ctx() -> WriteContext {
+    WriteContext {
+        connector: "zd".into(),
+        raw_record_id: None,
+        sync_run_id: Some(1),
+        mapping_version: Some("m@1".into()),
+    }
+}
+
+async fn assert_gap_free(store: &dyn Store) -> i64 {
+    let changes = store.changes(0, 100_000).await.unwrap();
+    for (i, c) in changes.iter().enumerate() {
+        assert_eq!(c.seq, i as i64 + 1, "change log has a gap or disorder");
+    }
+    changes.len() as i64
+}
+
+#[tokio::test]
+async fn landing_stops_unchanged_records() {
+    on_both("landing", |store| async move {
+        let rec = RawRecord::upsert("tickets", "1", json!({"id": 1, "status": "open"}));
+        let mut tx = store.begin().await.unwrap();
+        let first = tx.land("zd", &rec, None).await.unwrap();
+        let Landing::Changed { raw_record_id } = first else { panic!("new record must land") };
+        assert_eq!(tx.land("zd", &rec, None).await.unwrap(), Landing::Unchanged);
+        let changed = RawRecord::upsert("tickets", "1", json!({"id": 1, "status": "solved"}));
+        assert_eq!(tx.land("zd", &changed, None).await.unwrap(), Landing::Changed { raw_record_id });
+        // the same id in another stream or connector is another record
+        assert!(matches!(tx.land("zd2", &rec, None).await.unwrap(), Landing::Changed { .. }));
+        tx.commit().await.unwrap();
+        assert_eq!(store.holdings("zd", "tickets").await.unwrap().records, 1);
+        let raws = store.raw_records("zd", "tickets", 0, 10).await.unwrap();
+        assert_eq!(raws[0].1.payload["status"], "solved");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn entity_upserts_are_idempotent_and_partial() {
+    on_both("upsert", |store| async move {
+        let mut tx = store.begin().await.unwrap();
+        let a = tx.upsert_entity(&ticket("1", "open", None), None, &ctx()).await.unwrap();
+        assert!(a.changed);
+        let again = tx.upsert_entity(&ticket("1", "open", None), None, &ctx()).await.unwrap();
+        assert_eq!(again, hrhub_store::Upserted { id: a.id, changed: false });
+        // a second mapping (ticket metrics) sets other columns of the same row
+        let metrics = MappedEntity {
+            fields: vec![("reopens", FieldValue::Integer(2)), ("first_reply_minutes", FieldValue::Integer(14))],
+            ..ticket("1", "open", None)
+        };
+        assert!(tx.upsert_entity(&metrics, None, &ctx()).await.unwrap().changed);
+        tx.commit().await.unwrap();
+        let rows = store.entity_rows(EntityKind::TicketActivity, 0, 10).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0]["status"], "open", "fields a mapping does not set are kept");
+        assert_eq!(rows[0]["reopens"], 2);
+        assert_eq!(rows[0]["created_at"], "2024-05-01T10:00:00Z");
+        assert_eq!(rows[0]["mapping_version"], "m@1");
+        assert_eq!(assert_gap_free(&*store).await, 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn older_source_versions_do_not_overwrite_newer() {
+    on_both("stale", |store| async move {
+        let t = |h| Utc.with_ymd_and_hms(2024, 5, 1, h, 0, 0).unwrap();
+        let newer = MappedEntity { source_updated_at: Some(t(12)), ..ticket("9", "solved", None) };
+        let stale = MappedEntity { source_updated_at: Some(t(11)), ..ticket("9", "open", None) };
+        let mut tx = store.begin().await.unwrap();
+        tx.upsert_entity(&newer, None, &ctx()).await.unwrap();
+        assert!(!tx.upsert_entity(&stale, None, &ctx()).await.unwrap().changed);
+        tx.commit().await.unwrap();
+        let rows = store.entity_rows(EntityKind::TicketActivity, 0, 10).await.unwrap();
+        assert_eq!(rows[0]["status"], "solved");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rolled_back_batches_leave_no_trace_and_no_gap() {
+    on_both("rollback", |store| async move {
+        let mut tx = store.begin().await.unwrap();
+        tx.upsert_entity(&ticket("1", "open", None), None, &ctx()).await.unwrap();
+        tx.set_cursor("zd", "tickets", Some("c1")).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        tx.land("zd", &RawRecord::upsert("tickets", "2", json!({"id": 2})), None).await.unwrap();
+        tx.upsert_entity(&ticket("2", "open", None), None, &ctx()).await.unwrap();
+        tx.set_cursor("zd", "tickets", Some("c2")).await.unwrap();
+        drop(tx); // crash before commit
+
+        assert_eq!(store.stream_state("zd", "tickets").await.unwrap().unwrap().cursor.as_deref(), Some("c1"));
+        assert_eq!(store.holdings("zd", "tickets").await.unwrap().records, 0);
+        let mut tx = store.begin().await.unwrap();
+        tx.upsert_entity(&ticket("3", "open", None), None, &ctx()).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(assert_gap_free(&*store).await, 2);
+        assert_eq!(store.entity_counts(EntityKind::TicketActivity).await.unwrap(), (2, 2));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn identities_resolve_now_or_when_the_person_arrives() {
+    on_both("identity", |store| async move {
+        let mut tx = store.begin().await.unwrap();
+        // a ticket arrives before its agent: stored unmatched
+        tx.upsert_entity(&ticket("1", "open", Some("235323")), None, &ctx()).await.unwrap();
+        let emp = tx.upsert_employee(None, &employee("00417", "Li Wei", Some("li.wei@acme.com")), &ctx()).await.unwrap();
+        assert!(emp.changed);
+        assert_eq!(tx.employee_by_key(MatchKey::EmployeeNo, "00417").await.unwrap(), Some(emp.id));
+        assert_eq!(tx.employee_by_key(MatchKey::Email, "li.wei@acme.com").await.unwrap(), Some(emp.id));
+        assert_eq!(tx.employee_by_key(MatchKey::Email, "nobody@acme.com").await.unwrap(), None);
+        // linking the agent's account attaches the waiting ticket
+        tx.link_identity("zd", "235323", emp.id, "employee_no").await.unwrap();
+        assert_eq!(tx.employee_by_link("zd", "235323").await.unwrap(), Some(emp.id));
+        tx.link_identity("zd", "235323", emp.id, "employee_no").await.unwrap(); // idempotent
+        tx.commit().await.unwrap();
+        assert_eq!(store.entity_counts(EntityKind::TicketActivity).await.unwrap(), (1, 0));
+        let changes = store.changes(0, 10).await.unwrap();
+        assert_eq!(changes.len(), 3, "ticket, employee, ticket attached");
+        assert_eq!(changes[2].employee_id, Some(emp.id));
+
+        // waiting rows keyed by e-mail attach when an employee with that e-mail is resolved
+        let mut tx = store.begin().await.unwrap();
+        let by_mail = MappedEntity {
+            identity: IdentityKeys { email: Some("ann@acme.com".into()), ..Default::default() },
+            ..ticket("2", "open", None)
+        };
+        tx.upsert_entity(&by_mail, None, &ctx()).await.unwrap();
+        let ann = tx.upsert_employee(None, &employee("00500", "Ann", Some("ann@acme.com")), &ctx()).await.unwrap();
+        let keys = IdentityKeys { email: Some("ann@acme.com".into()), ..Default::default() };
+        assert_eq!(tx.resolve_waiting(ann.id, &keys).await.unwrap(), 1);
+        // updating with the same values is no change; a null does not blank a field
+        let mut same = employee("00500", "Ann", None);
+        same.fields.retain(|(n, _)| *n != "hire_date");
+        assert!(!tx.upsert_employee(Some(ann.id), &same, &ctx()).await.unwrap().changed);
+        assert!(tx.upsert_employee(Some(ann.id), &employee("00500", "Ann Lee", None), &ctx()).await.unwrap().changed);
+        tx.commit().await.unwrap();
+        let emps = store.entity_rows(EntityKind::Employee, 0, 10).await.unwrap();
+        assert_eq!(emps[1]["name"], "Ann Lee");
+        assert_eq!(emps[1]["email"], "ann@acme.com");
+        assert_eq!(emps[1]["hire_date"], "2024-03-01");
+        assert_eq!(store.entity_counts(EntityKind::TicketActivity).await.unwrap(), (2, 0));
+        assert_gap_free(&*store).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deletes_are_soft_and_logged() {
+    on_both("delete", |store| async move {
+        let mut tx = store.begin().await.unwrap();
+        tx.upsert_entity(&ticket("1", "open", None), None, &ctx()).await.unwrap();
+        assert!(tx.delete_entity(EntityKind::TicketActivity, "zd", "1", &ctx()).await.unwrap());
+        assert!(!tx.delete_entity(EntityKind::TicketActivity, "zd", "1", &ctx()).await.unwrap());
+        tx.commit().await.unwrap();
+        assert_eq!(store.entity_counts(EntityKind::TicketActivity).await.unwrap().0, 0);
+        let changes = store.changes(0, 10).await.unwrap();
+        assert_eq!(changes.last().unwrap().op, ChangeOp::Delete);
+        // an upstream undelete brings it back
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.upsert_entity(&ticket("1", "open", None), None, &ctx()).await.unwrap().changed);
+        tx.commit().await.unwrap();
+        assert_eq!(store.entity_counts(EntityKind::TicketActivity).await.unwrap().0, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn quarantine_keeps_payload_and_reason() {
+    on_both("quarantine", |store| async move {
+        let rec = RawRecord::upsert("tickets", "7", json!({"id": 7, "created_at": "not a date"}));
+        let mut tx = store.begin().await.unwrap();
+        tx.quarantine("zd", &rec, None, "field `created_at`: bad", Some("m@1"), Some(3)).await.unwrap();
+        tx.quarantine("zd", &rec, None, "field `created_at`: still bad", Some("m@2"), Some(4)).await.unwrap();
+        tx.commit().await.unwrap();
+        let q = store.quarantined(Some("zd"), 10).await.unwrap();
+        assert_eq!(q.len(), 1, "one open entry per record");
+        assert_eq!(q[0].reason, "field `created_at`: still bad");
+        assert_eq!(q[0].payload["created_at"], "not a date");
+        assert_eq!(store.holdings("zd", "tickets").await.unwrap().quarantined, 1);
+        let mut tx = store.begin().await.unwrap();
+        tx.resolve_quarantine("zd", "tickets", "7").await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(store.quarantined(None, 10).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn runs_are_recorded() {
+    on_both("runs", |store| async move {
+        let id = store.start_run("zd", "tickets", RunTrigger::Manual).await.unwrap();
+        let runs = store.runs(Some("zd"), None, 10).await.unwrap();
+        assert_eq!(runs[0].status, RunStatus::Running);
+        let counts = RunCounts { fetched: 10, unchanged: 3, upserted: 5, quarantined: 1, filtered: 1, unmatched: 2 };
+        store.update_run(id, &counts).await.unwrap();
+        store.finish_run(id, RunStatus::Failed, &counts, Some("authentication failed")).await.unwrap();
+        let run = &store.runs(Some("zd"), Some("tickets"), 10).await.unwrap()[0];
+        assert_eq!(run.counts, counts);
+        assert_eq!(run.status, RunStatus::Failed);
+        assert_eq!(run.error.as_deref(), Some("authentication failed"));
+        assert!(run.finished_at.is_some());
+        assert!(store.runs(Some("other"), None, 10).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn leases_are_exclusive_until_they_expire() {
+    on_both("leases", |store| async move {
+        let ttl = Duration::from_secs(60);
+        assert!(store.acquire_lease("zd/tickets", "a", ttl).await.unwrap());
+        assert!(!store.acquire_lease("zd/tickets", "b", ttl).await.unwrap());
+        assert!(store.acquire_lease("zd/tickets", "a", ttl).await.unwrap(), "holder renews");
+        assert!(store.acquire_lease("zd/users", "b", ttl).await.unwrap(), "other streams are free");
+        store.release_lease("zd/tickets", "a").await.unwrap();
+        assert!(store.acquire_lease("zd/tickets", "b", Duration::from_millis(1)).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(store.acquire_lease("zd/tickets", "a", ttl).await.unwrap(), "expired lease is taken over");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_writers_get_gap_free_commit_ordered_sequences() {
+    on_both("concurrent", |store| async move {
+        let mut tasks = Vec::new();
+        for w in 0..4 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for b in 0..10 {
+                    let mut tx = store.begin().await.unwrap();
+                    for i in 0..5 {
+                        let key = format!("{w}-{b}-{i}");
+                        tx.upsert_entity(&ticket(&key, "open", None), None, &ctx()).await.unwrap();
+                    }
+                    tx.commit().await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(assert_gap_free(&*store).await, 200);
+    })
+    .await;
+}
+
+fn sample_value(ty: hrhub_model::FieldType) -> FieldValue {
+    use hrhub_model::FieldType::*;
+    match ty {
+        Text => FieldValue::Text("x".into()),
+        Enum(values) => FieldValue::Text(values[0].into()),
+        Integer => FieldValue::Integer(42),
+        Number => FieldValue::Number(1.5),
+        Bool => FieldValue::Bool(true),
+        Date => FieldValue::Date(chrono::NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()),
+        DateTime => FieldValue::DateTime(Utc.with_ymd_and_hms(2024, 2, 29, 8, 30, 0).unwrap()),
+    }
+}
+
+#[tokio::test]
+async fn every_schema_field_round_trips_through_its_column() {
+    on_both("schema", |store| async move {
+        let mut tx = store.begin().await.unwrap();
+        for kind in EntityKind::ALL {
+            let mapped = MappedEntity {
+                entity: kind,
+                key: "k".into(),
+                identity: IdentityKeys::default(),
+                fields: kind.fields().iter().map(|f| (f.name, sample_value(f.ty))).collect(),
+                source_updated_at: None,
+            };
+            if kind == EntityKind::Employee {
+                tx.upsert_employee(None, &mapped, &ctx()).await.unwrap();
+            } else {
+                tx.upsert_entity(&mapped, None, &ctx()).await.unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+        for kind in EntityKind::ALL {
+            let rows = store.entity_rows(kind, 0, 1).await.unwrap();
+            for f in kind.fields() {
+                let expected = serde_json::to_value(sample_value(f.ty)).unwrap();
+                let got = &rows[0][f.name];
+                let same = match (&expected, got) {
+                    // instants come back in RFC 3339 with Z
+                    (serde_json::Value::String(_), serde_json::Value::String(g)) if f.ty == hrhub_model::FieldType::DateTime => g == "2024-02-29T08:30:00Z",
+                    _ => &expected == got,
+                };
+                assert!(same, "{kind}.{}: wrote {expected}, read {got}", f.name);
+            }
+        }
+    })
+    .await;
+}
