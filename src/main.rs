@@ -1,1 +1,238 @@
-fn main() {}
+//! `hrhub`: the command line. Thin: parse arguments and config, build the
+//! store, mappings and connectors, and hand over to the library crates.
+
+mod config;
+mod connectors;
+mod demo;
+mod mapping_test;
+mod shipped;
+mod status;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use config::Config;
+use hrhub_model::{RunCounts, RunTrigger};
+use hrhub_sync::{SyncEngine, SyncOptions};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "hrhub", version, about = "HR integration hub: work-platform records into one employee-performance store")]
+struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, env = "HRHUB_CONFIG", default_value = "hrhub.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sync connectors into the store (all enabled connectors by default).
+    Sync {
+        /// Only this connector.
+        #[arg(long)]
+        connector: Option<String>,
+        /// Only this stream (needs --connector).
+        #[arg(long, requires = "connector")]
+        stream: Option<String>,
+        /// Ignore saved cursors and read from the configured start (unchanged records still stop at landing).
+        #[arg(long)]
+        full_refresh: bool,
+    },
+    /// Show each connector's streams: status, last run, counts, records held, cursor, last error.
+    Status {
+        /// Print JSON (the shape is documented in README.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a connector's credentials and reachability.
+    Check {
+        /// The connector id.
+        id: String,
+    },
+    /// Work with mapping files.
+    Mapping {
+        #[command(subcommand)]
+        command: MappingCommand,
+    },
+    /// Run everything on this machine with no setup: mock platforms, SQLite, a sync.
+    Demo {
+        /// Tickets in the mock Zendesk.
+        #[arg(long, default_value_t = 2_000)]
+        tickets: usize,
+        /// Folder for the demo's config and database.
+        #[arg(long, default_value = "hrhub-demo")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum MappingCommand {
+    /// Show what a mapping file makes of a sample (a JSON object, an array, or JSON lines).
+    Test { file: PathBuf, sample: PathBuf },
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HRHUB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Mapping {
+            command: MappingCommand::Test { file, sample },
+        } => mapping_test::run(&file, &sample),
+        Command::Demo { tickets, dir } => demo::run(tickets, &dir).await,
+        Command::Sync {
+            connector,
+            stream,
+            full_refresh,
+        } => {
+            let hub = Hub::load(&cli.config).await?;
+            hub.sync(connector.as_deref(), stream.as_deref(), full_refresh).await
+        }
+        Command::Status { json } => {
+            let hub = Hub::load(&cli.config).await?;
+            status::run(&hub, json).await
+        }
+        Command::Check { id } => {
+            let hub = Hub::load(&cli.config).await?;
+            let conn = hub.connector(&id)?;
+            let report = conn.source.check().await.with_context(|| format!("check of connector `{id}` failed"))?;
+            println!("connector `{id}` ({}): OK", conn.source.kind());
+            for line in report.details {
+                println!("  {line}");
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Everything a command needs, built once from the config. Building it
+/// validates every connector and mapping, so bad config stops start-up.
+pub struct Hub {
+    pub engine: SyncEngine,
+    pub connectors: Vec<hrhub_sync::ConnectorHandle>,
+}
+
+impl Hub {
+    pub async fn load(path: &std::path::Path) -> Result<Hub> {
+        let config = Config::load(path)?;
+        Hub::from_config(&config).await
+    }
+
+    pub async fn from_config(config: &Config) -> Result<Hub> {
+        let mappings = shipped::mapping_set(config.mappings.dir.as_ref().map(|d| config.dir.join(d)).as_deref())?;
+        let mut connectors = Vec::new();
+        for entry in config.connectors.iter().filter(|c| c.enabled) {
+            let handle = connectors::build(entry)?;
+            for stream in handle.source.streams() {
+                if mappings.get(handle.source.kind(), &stream).is_none() {
+                    bail!(
+                        "connector `{}`: no mapping file for {}/{stream}; add one under [mappings] dir",
+                        handle.id,
+                        handle.source.kind()
+                    );
+                }
+            }
+            connectors.push(handle);
+        }
+        let url = config.store_url();
+        let store = hrhub_store::open(&url)
+            .await
+            .with_context(|| format!("cannot open the store at {}", redact(&url)))?;
+        Ok(Hub {
+            engine: SyncEngine::new(store, Arc::new(mappings)),
+            connectors,
+        })
+    }
+
+    pub fn connector(&self, id: &str) -> Result<&hrhub_sync::ConnectorHandle> {
+        self.connectors.iter().find(|c| c.id == id).with_context(|| {
+            let ids: Vec<_> = self.connectors.iter().map(|c| c.id.as_str()).collect();
+            format!("no enabled connector `{id}`; enabled: {}", ids.join(", "))
+        })
+    }
+
+    /// Syncs and prints a summary; exit code 1 if any stream failed.
+    pub async fn sync(&self, connector: Option<&str>, stream: Option<&str>, full_refresh: bool) -> Result<i32> {
+        let targets: Vec<_> = match connector {
+            Some(id) => vec![self.connector(id)?.clone()],
+            None => self.connectors.clone(),
+        };
+        if targets.is_empty() {
+            bail!("no enabled connectors in the config; add a [[connector]] table");
+        }
+        let interactive = std::io::stderr().is_terminal();
+        let mut failed = false;
+        for conn in &targets {
+            let id = conn.id.clone();
+            let progress: Option<Arc<dyn Fn(&str, &RunCounts) + Send + Sync>> = interactive.then(|| {
+                Arc::new(move |stream: &str, c: &RunCounts| {
+                    eprint!(
+                        "\r{id}/{stream}: fetched {} · unchanged {} · upserted {} · quarantined {}   ",
+                        c.fetched, c.unchanged, c.upserted, c.quarantined
+                    );
+                }) as Arc<dyn Fn(&str, &RunCounts) + Send + Sync>
+            });
+            let options = SyncOptions {
+                trigger: RunTrigger::Manual,
+                full_refresh,
+                progress,
+            };
+            let streams: Vec<String> = stream.map(|s| vec![s.to_string()]).unwrap_or_default();
+            for outcome in self.engine.sync_connector(conn, &streams, &options).await {
+                if interactive {
+                    eprint!("\r\x1b[2K");
+                }
+                match outcome {
+                    Ok(o) => {
+                        let c = o.counts;
+                        let verdict = match &o.result {
+                            Ok(()) => "ok".to_string(),
+                            Err(e) => {
+                                failed = true;
+                                format!("FAILED: {e}")
+                            }
+                        };
+                        println!(
+                            "{}/{}: fetched {} unchanged {} upserted {} quarantined {} filtered {} unmatched {} (run {}) {verdict}",
+                            o.connector, o.stream, c.fetched, c.unchanged, c.upserted, c.quarantined, c.filtered, c.unmatched, o.run_id
+                        );
+                    }
+                    Err(e) => {
+                        failed = true;
+                        println!("{}: FAILED: {e}", conn.id);
+                    }
+                }
+            }
+        }
+        Ok(if failed { 1 } else { 0 })
+    }
+}
+
+/// Hides a password in a database URL before it is shown.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}

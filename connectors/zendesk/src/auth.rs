@@ -22,7 +22,8 @@ use url::Url;
 /// Refresh this long before `expires_in` runs out (at most half the lifetime).
 const REFRESH_AHEAD: Duration = Duration::from_secs(60);
 
-type TokenClient = BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+type TokenClient =
+    BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// How calls are authenticated.
 pub(crate) enum Credentials {
@@ -63,7 +64,10 @@ impl Credentials {
             ZendeskAuth::ApiToken { email, token } => {
                 let raw = format!("{email}/token:{token}");
                 Credentials::Basic {
-                    header: format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)),
+                    header: format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(raw)
+                    ),
                     email: email.clone(),
                 }
             }
@@ -86,7 +90,9 @@ impl Credentials {
                     None => format!("{}/oauth/tokens", base.as_str().trim_end_matches('/')),
                 };
                 let token_url = TokenUrl::new(token_url.clone()).map_err(|e| {
-                    ConnectorError::Config(format!("zendesk: token URL {token_url:?} is invalid: {e}"))
+                    ConnectorError::Config(format!(
+                        "zendesk: token URL {token_url:?} is invalid: {e}"
+                    ))
                 })?;
                 // Zendesk documents client_id/client_secret in the request body.
                 let client = BasicClient::new(ClientId::new(client_id.clone()))
@@ -97,7 +103,10 @@ impl Credentials {
                     client,
                     http,
                     grant: *grant,
-                    scopes: scope.split_whitespace().map(|s| Scope::new(s.to_string())).collect(),
+                    scopes: scope
+                        .split_whitespace()
+                        .map(|s| Scope::new(s.to_string()))
+                        .collect(),
                     retry,
                     state: Mutex::new(TokenState {
                         access: access_token.clone(),
@@ -120,7 +129,10 @@ impl Credentials {
 
     /// After a 401 answered to `used`: the header to retry with once, or
     /// `None` when there is nothing to refresh (the 401 is final).
-    pub(crate) async fn after_unauthorized(&self, used: &str) -> Result<Option<String>, ConnectorError> {
+    pub(crate) async fn after_unauthorized(
+        &self,
+        used: &str,
+    ) -> Result<Option<String>, ConnectorError> {
         match self {
             Credentials::OAuth(tokens) => tokens.header(Some(used)).await.map(Some),
             _ => Ok(None),
@@ -172,7 +184,10 @@ impl OAuthTokens {
             }
         }
         self.mint(&mut state).await?;
-        Ok(format!("Bearer {}", state.access.as_deref().unwrap_or_default()))
+        Ok(format!(
+            "Bearer {}",
+            state.access.as_deref().unwrap_or_default()
+        ))
     }
 
     async fn mint(&self, state: &mut TokenState) -> Result<(), ConnectorError> {
@@ -204,7 +219,9 @@ impl OAuthTokens {
         .await?;
         let now = Instant::now();
         state.access = Some(response.access_token().secret().clone());
-        state.refresh_at = response.expires_in().map(|life| now + life - REFRESH_AHEAD.min(life / 2));
+        state.refresh_at = response
+            .expires_in()
+            .map(|life| now + life - REFRESH_AHEAD.min(life / 2));
         // Rotation: Zendesk invalidates the old pair; keep the old refresh
         // token only when the response carries none.
         if let Some(rt) = response.refresh_token() {
@@ -215,7 +232,9 @@ impl OAuthTokens {
     }
 }
 
-fn token_error(e: RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorResponse>) -> ConnectorError {
+fn token_error(
+    e: RequestTokenError<HttpClientError<reqwest::Error>, BasicErrorResponse>,
+) -> ConnectorError {
     match e {
         RequestTokenError::ServerResponse(r) => ConnectorError::Auth(format!(
             "the Zendesk token endpoint refused the grant: {}{}; check auth.client_id, auth.client_secret \

@@ -44,7 +44,12 @@ impl ZendeskClient {
             },
         )?
         .with_shared_limiter(api.limiter());
-        let credentials = Credentials::new(&config.auth, &base, api.client().clone(), http.retry.clone())?;
+        let credentials = Credentials::new(
+            &config.auth,
+            &base,
+            api.client().clone(),
+            http.retry.clone(),
+        )?;
         Ok(ZendeskClient {
             base,
             api,
@@ -73,7 +78,12 @@ impl ZendeskClient {
     /// GETs JSON. Transient failures are retried inside [`HttpClient::json`];
     /// a 401 refreshes an OAuth token once and retries once; a second 401
     /// (or any 401 with credentials that cannot refresh) is final.
-    pub(crate) async fn get(&self, budget: Budget, path: &str, query: &[(&str, String)]) -> Result<Value, ConnectorError> {
+    pub(crate) async fn get(
+        &self,
+        budget: Budget,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Value, ConnectorError> {
         let url = self.url(path, query);
         let header = self.credentials.header().await?;
         match self.send(budget, &url, &header).await {
@@ -83,7 +93,9 @@ impl ZendeskClient {
                     return Err(ConnectorError::Auth(self.credentials.final_401_message()));
                 };
                 match self.send(budget, &url, &fresh).await {
-                    Err(ConnectorError::Auth(_)) => Err(ConnectorError::Auth(self.credentials.final_401_message())),
+                    Err(ConnectorError::Auth(_)) => {
+                        Err(ConnectorError::Auth(self.credentials.final_401_message()))
+                    }
                     other => other,
                 }
             }
@@ -96,6 +108,7 @@ impl ZendeskClient {
             Budget::Account => &self.api,
             Budget::Incremental => &self.incremental,
         };
-        http.json(|c| c.get(url.clone()).header(AUTHORIZATION, header)).await
+        http.json(|c| c.get(url.clone()).header(AUTHORIZATION, header))
+            .await
     }
 }

@@ -129,7 +129,9 @@ impl ZendeskConfig {
             }
         };
         let url = Url::parse(raw.trim_end_matches('/')).map_err(|e| {
-            ConnectorError::Config(format!("zendesk: `base_url`/`subdomain` gives an invalid URL {raw:?}: {e}"))
+            ConnectorError::Config(format!(
+                "zendesk: `base_url`/`subdomain` gives an invalid URL {raw:?}: {e}"
+            ))
         })?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(ConnectorError::Config(format!(
@@ -203,9 +205,15 @@ impl fmt::Debug for ZendeskConfig {
             .field("auth", &self.auth)
             .field("start_time", &self.start_time)
             .field("requests_per_minute", &self.requests_per_minute)
-            .field("incremental_requests_per_minute", &self.incremental_requests_per_minute)
+            .field(
+                "incremental_requests_per_minute",
+                &self.incremental_requests_per_minute,
+            )
             .field("page_size", &self.page_size)
-            .field("satisfaction_lookback_days", &self.satisfaction_lookback_days)
+            .field(
+                "satisfaction_lookback_days",
+                &self.satisfaction_lookback_days,
+            )
             .finish()
     }
 }
@@ -294,9 +302,14 @@ mod tests {
         .unwrap();
         assert!(err.to_string().contains("tokn"), "{err}");
 
-        let c = parse(serde_json::json!({"auth": {"type": "api_token", "email": "a", "token": "t"}})).unwrap();
+        let c =
+            parse(serde_json::json!({"auth": {"type": "api_token", "email": "a", "token": "t"}}))
+                .unwrap();
         let err = c.validate().unwrap_err().to_string();
-        assert!(err.contains("subdomain") && err.contains("base_url"), "{err}");
+        assert!(
+            err.contains("subdomain") && err.contains("base_url"),
+            "{err}"
+        );
 
         let c = parse(serde_json::json!({"subdomain": "acme", "page_size": 5000,
             "auth": {"type": "oauth2", "client_id": "i", "client_secret": "s", "grant": "refresh_token"}}))

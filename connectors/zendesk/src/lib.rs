@@ -58,7 +58,12 @@ impl Source for Zendesk {
     /// Incremental exports and CSAT need an admin, so anything else fails.
     async fn check(&self) -> Result<CheckReport, ConnectorError> {
         let user = streams::me(&self.client).await?;
-        let text = |k: &str| user.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+        let text = |k: &str| {
+            user.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string()
+        };
         let (email, role) = (text("email"), text("role"));
         if role != "admin" {
             return Err(ConnectorError::Forbidden(format!(
@@ -70,7 +75,10 @@ impl Source for Zendesk {
         Ok(CheckReport {
             details: vec![
                 format!("reached {}", self.client.base()),
-                format!("authenticated as {email} ({role}) with {}", self.client.credentials.describe()),
+                format!(
+                    "authenticated as {email} ({role}) with {}",
+                    self.client.credentials.describe()
+                ),
             ],
         })
     }

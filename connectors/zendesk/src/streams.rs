@@ -115,7 +115,9 @@ async fn incremental(
     query.push(("per_page", settings.page_size.to_string()));
     let mut body = match client.get(Budget::Incremental, &path, &query).await {
         // A start_time Zendesk finds too recent means "nothing yet".
-        Err(ConnectorError::Protocol { message, .. }) if cursor.is_none() && message.contains("start_time") => {
+        Err(ConnectorError::Protocol { message, .. })
+            if cursor.is_none() && message.contains("start_time") =>
+        {
             tracing::info!(%message, resource, "zendesk: start_time refused, nothing to export yet");
             return Ok(Page {
                 records: Vec::new(),
@@ -129,10 +131,19 @@ async fn incremental(
     let end_of_stream = body
         .get("end_of_stream")
         .and_then(Value::as_bool)
-        .ok_or_else(|| protocol(format!("incremental {resource} export without `end_of_stream`")))?;
-    let after = body.get("after_cursor").and_then(Value::as_str).map(str::to_string);
+        .ok_or_else(|| {
+            protocol(format!(
+                "incremental {resource} export without `end_of_stream`"
+            ))
+        })?;
+    let after = body
+        .get("after_cursor")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if after.is_none() && !end_of_stream {
-        return Err(protocol(format!("incremental {resource} export page without `after_cursor`")));
+        return Err(protocol(format!(
+            "incremental {resource} export page without `after_cursor`"
+        )));
     }
     // Tickets carry their sideloaded metric set, so one raw record holds both.
     let mut metric_sets: HashMap<String, Value> = HashMap::new();
@@ -151,12 +162,20 @@ async fn incremental(
         let id = id_of(&item, "id", stream)?;
         if include == Some("metric_sets") {
             if let Value::Object(map) = &mut item {
-                map.insert("metric_set".into(), metric_sets.remove(&id).unwrap_or(Value::Null));
+                map.insert(
+                    "metric_set".into(),
+                    metric_sets.remove(&id).unwrap_or(Value::Null),
+                );
             }
         }
         records.push(RawRecord::upsert(stream, id, item));
     }
-    tracing::debug!(stream, records = records.len(), end_of_stream, "zendesk: export page");
+    tracing::debug!(
+        stream,
+        records = records.len(),
+        end_of_stream,
+        "zendesk: export page"
+    );
     Ok(Page {
         records,
         // Keep the watermark even when Zendesk sends no new cursor.
@@ -168,7 +187,11 @@ async fn incremental(
 /// `meta.has_more` and `meta.after_cursor` of a cursor-paginated list.
 fn list_meta(body: &Value) -> Result<Option<String>, ConnectorError> {
     let meta = body.get("meta").unwrap_or(&Value::Null);
-    if !meta.get("has_more").and_then(Value::as_bool).unwrap_or(false) {
+    if !meta
+        .get("has_more")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
         return Ok(None);
     }
     meta.get("after_cursor")
@@ -179,16 +202,27 @@ fn list_meta(body: &Value) -> Result<Option<String>, ConnectorError> {
 
 /// Full scan of `/ticket_metrics` (not incremental). Records are keyed by
 /// `ticket_id`, not the metric id, so they line up with `tickets`.
-async fn ticket_metrics(client: &ZendeskClient, cursor: Option<&str>) -> Result<Page, ConnectorError> {
+async fn ticket_metrics(
+    client: &ZendeskClient,
+    cursor: Option<&str>,
+) -> Result<Page, ConnectorError> {
     let mut query = vec![("page[size]", LIST_PAGE_SIZE.to_string())];
     if let Some(after) = cursor {
         query.push(("page[after]", after.to_string()));
     }
-    let mut body = client.get(Budget::Account, "/api/v2/ticket_metrics", &query).await?;
+    let mut body = client
+        .get(Budget::Account, "/api/v2/ticket_metrics", &query)
+        .await?;
     let next = list_meta(&body)?;
     let records = take_array(&mut body, "ticket_metrics")?
         .into_iter()
-        .map(|m| Ok(RawRecord::upsert("ticket_metrics", id_of(&m, "ticket_id", "ticket metric")?, m)))
+        .map(|m| {
+            Ok(RawRecord::upsert(
+                "ticket_metrics",
+                id_of(&m, "ticket_id", "ticket metric")?,
+                m,
+            ))
+        })
         .collect::<Result<Vec<_>, ConnectorError>>()?;
     Ok(Page {
         records,
@@ -228,12 +262,18 @@ async fn satisfaction_ratings(
     if let Some(after) = &state.after {
         query.push(("page[after]", after.clone()));
     }
-    let mut body = client.get(Budget::Account, "/api/v2/satisfaction_ratings", &query).await?;
+    let mut body = client
+        .get(Budget::Account, "/api/v2/satisfaction_ratings", &query)
+        .await?;
     let next = list_meta(&body)?;
     let mut max_created = state.max_created;
     let mut records = Vec::new();
     for rating in take_array(&mut body, "satisfaction_ratings")? {
-        if let Some(created) = rating.get("created_at").and_then(Value::as_str).and_then(unix) {
+        if let Some(created) = rating
+            .get("created_at")
+            .and_then(Value::as_str)
+            .and_then(unix)
+        {
             max_created = max_created.max(Some(created));
         }
         records.push(RawRecord::upsert(
@@ -253,7 +293,8 @@ async fn satisfaction_ratings(
         ),
         None => {
             let lookback = i64::from(settings.lookback_days) * 86_400;
-            let start_time = max_created.map_or(state.start_time, |m| (m - lookback).max(state.start_time));
+            let start_time =
+                max_created.map_or(state.start_time, |m| (m - lookback).max(state.start_time));
             (
                 RatingsCursor {
                     start_time,
@@ -273,7 +314,9 @@ async fn satisfaction_ratings(
 
 /// `GET /api/v2/users/me.json`: who the credentials act as.
 pub(crate) async fn me(client: &ZendeskClient) -> Result<Map<String, Value>, ConnectorError> {
-    let mut body = client.get(Budget::Account, "/api/v2/users/me.json", &[]).await?;
+    let mut body = client
+        .get(Budget::Account, "/api/v2/users/me.json", &[])
+        .await?;
     match body.get_mut("user").map(Value::take) {
         Some(Value::Object(user)) => Ok(user),
         _ => Err(protocol("/users/me answered without a `user` object")),

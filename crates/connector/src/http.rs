@@ -56,7 +56,10 @@ impl HttpClient {
         Ok(HttpClient {
             client,
             platform,
-            limiter: Arc::new(RateLimiter::per_minute(config.requests_per_minute, config.burst)),
+            limiter: Arc::new(RateLimiter::per_minute(
+                config.requests_per_minute,
+                config.burst,
+            )),
             shared: None,
             config,
         })

@@ -298,7 +298,12 @@ fn describe_load_errors(code: &str, errs: load::Errors<&str, ()>) -> String {
                 format!("cannot include `{path}` ({why}); modules are not supported in mappings")
             })),
             load::Error::Lex(errs) => parts.extend(errs.into_iter().map(|(expect, at)| {
-                format!("expected {}{}", lex_expect(&expect), position(code, at))
+                let near: String = at.chars().take(12).collect();
+                let pos = position(code, at);
+                match expect {
+                    lex::Expect::Token => format!("unexpected `{near}`{pos}"),
+                    _ => format!("expected {} near `{near}`{pos}", lex_expect(&expect)),
+                }
             })),
             load::Error::Parse(errs) => parts.extend(errs.into_iter().map(|(expect, found)| {
                 let what = if found.is_empty() {
@@ -463,7 +468,11 @@ mod tests {
     #[test]
     fn syntax_errors_carry_jaq_text_and_column() {
         let e = Expr::compile(".a | )").unwrap_err();
-        assert!(e.starts_with("jq syntax error: expected"), "{e}");
+        assert!(e.starts_with("jq syntax error: unexpected `)` at column 6"), "{e}");
+        let e = Expr::compile(".a |").unwrap_err();
+        assert!(e.contains("expected term, found the end of the expression"), "{e}");
+        let e = Expr::compile("if . then 1").unwrap_err();
+        assert!(e.contains("expected else or end"), "{e}");
         let e = Expr::compile("(.a").unwrap_err();
         assert!(e.contains("closing parenthesis"), "{e}");
         let e = Expr::compile(".a | frobnicate").unwrap_err();

@@ -1,0 +1,372 @@
+use crate::identity::resolve;
+use hrhub_connector::{ConnectorError, Source};
+use hrhub_mapping::{MapOutcome, Mapping, MappingSet};
+use hrhub_model::{
+    EntityKind, MappedEntity, RawRecord, RecordOp, RunCounts, RunStatus, RunTrigger,
+};
+use hrhub_store::{Landing, Store, StoreError, StoreTx, WriteContext};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A configured connector instance: its id (the `[[connector]] id`, also the
+/// identity system name) and the platform client.
+#[derive(Clone)]
+pub struct ConnectorHandle {
+    pub id: String,
+    pub source: Arc<dyn Source>,
+}
+
+/// Why a stream could not sync. Each message says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("another hub process is syncing {0} right now (lease held); it will be synced by that process, or retry once it finishes")]
+    Busy(String),
+    #[error("connector `{connector}` has no stream `{stream}`; its streams are: {known}")]
+    UnknownStream {
+        connector: String,
+        stream: String,
+        known: String,
+    },
+    #[error("no mapping file for {kind}/{stream}; add mappings/{kind}/{stream}.toml (see `hrhub mapping test`)")]
+    NoMapping { kind: String, stream: String },
+    #[error("{0}")]
+    Connector(#[from] ConnectorError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// Per-run options.
+#[derive(Clone)]
+pub struct SyncOptions {
+    pub trigger: RunTrigger,
+    /// Ignore the saved cursor and read from the configured start.
+    pub full_refresh: bool,
+    /// Called after each committed page with the run's counts so far.
+    pub progress: Option<Arc<dyn Fn(&str, &RunCounts) + Send + Sync>>,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            trigger: RunTrigger::Manual,
+            full_refresh: false,
+            progress: None,
+        }
+    }
+}
+
+/// How one stream's run ended.
+#[derive(Debug)]
+pub struct SyncOutcome {
+    pub connector: String,
+    pub stream: String,
+    pub run_id: i64,
+    pub counts: RunCounts,
+    /// `Err` holds the error that failed the run (also saved on the run).
+    pub result: Result<(), String>,
+}
+
+/// Drives streams from connector to store.
+pub struct SyncEngine {
+    store: Arc<dyn Store>,
+    mappings: Arc<MappingSet>,
+    /// Identifies this process in leases.
+    holder: String,
+    lease_ttl: Duration,
+}
+
+impl SyncEngine {
+    pub fn new(store: Arc<dyn Store>, mappings: Arc<MappingSet>) -> Self {
+        SyncEngine {
+            store,
+            mappings,
+            holder: format!(
+                "{}:{}:{:x}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "hub".into()),
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(0)
+            ),
+            lease_ttl: Duration::from_secs(300),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The mapping for a stream, or the error that names the missing file.
+    pub fn mapping_for(&self, kind: &str, stream: &str) -> Result<Arc<Mapping>, SyncError> {
+        self.mappings
+            .get(kind, stream)
+            .ok_or_else(|| SyncError::NoMapping {
+                kind: kind.to_string(),
+                stream: stream.to_string(),
+            })
+    }
+
+    /// Syncs the given streams (all, in the connector's order, when empty).
+    /// A failing stream does not stop the others.
+    pub async fn sync_connector(
+        &self,
+        conn: &ConnectorHandle,
+        streams: &[String],
+        options: &SyncOptions,
+    ) -> Vec<Result<SyncOutcome, SyncError>> {
+        let streams = if streams.is_empty() {
+            conn.source.streams()
+        } else {
+            streams.to_vec()
+        };
+        let mut outcomes = Vec::new();
+        for stream in streams {
+            outcomes.push(self.sync_stream(conn, &stream, options).await);
+        }
+        outcomes
+    }
+
+    /// Runs one stream until it is caught up or fails.
+    pub async fn sync_stream(
+        &self,
+        conn: &ConnectorHandle,
+        stream: &str,
+        options: &SyncOptions,
+    ) -> Result<SyncOutcome, SyncError> {
+        let known = conn.source.streams();
+        if !known.iter().any(|s| s == stream) {
+            return Err(SyncError::UnknownStream {
+                connector: conn.id.clone(),
+                stream: stream.to_string(),
+                known: known.join(", "),
+            });
+        }
+        let mapping = self.mapping_for(conn.source.kind(), stream)?;
+        let lease = format!("{}/{}", conn.id, stream);
+        if !self
+            .store
+            .acquire_lease(&lease, &self.holder, self.lease_ttl)
+            .await?
+        {
+            return Err(SyncError::Busy(lease));
+        }
+        let result = self.run_leased(conn, stream, &mapping, options).await;
+        // A lease that fails to release simply expires.
+        let _ = self.store.release_lease(&lease, &self.holder).await;
+        result
+    }
+
+    async fn run_leased(
+        &self,
+        conn: &ConnectorHandle,
+        stream: &str,
+        mapping: &Mapping,
+        options: &SyncOptions,
+    ) -> Result<SyncOutcome, SyncError> {
+        self.close_interrupted_runs(&conn.id, stream).await?;
+        let run_id = self
+            .store
+            .start_run(&conn.id, stream, options.trigger)
+            .await?;
+        let mut counts = RunCounts::default();
+        let result = self
+            .pull_pages(conn, stream, mapping, options, run_id, &mut counts)
+            .await;
+        let error = result.as_ref().err().map(|e| e.to_string());
+        let status = if error.is_some() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        };
+        self.store
+            .finish_run(run_id, status, &counts, error.as_deref())
+            .await?;
+        match &error {
+            Some(e) => tracing::error!(connector = %conn.id, stream, run_id, error = %e, "sync failed"),
+            None => tracing::info!(connector = %conn.id, stream, run_id, ?counts, "sync finished"),
+        }
+        Ok(SyncOutcome {
+            connector: conn.id.clone(),
+            stream: stream.to_string(),
+            run_id,
+            counts,
+            result: error.map_or(Ok(()), Err),
+        })
+    }
+
+    /// A run left `running` by a process that died holding this stream's
+    /// lease (we hold it now) is marked failed so status tells the truth.
+    async fn close_interrupted_runs(&self, connector: &str, stream: &str) -> Result<(), StoreError> {
+        for run in self.store.runs(Some(connector), Some(stream), 20).await? {
+            if run.status == RunStatus::Running {
+                self.store
+                    .finish_run(
+                        run.id,
+                        RunStatus::Failed,
+                        &run.counts,
+                        Some("interrupted: the process stopped before the run finished; committed pages were kept and the next run resumed after them"),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn pull_pages(
+        &self,
+        conn: &ConnectorHandle,
+        stream: &str,
+        mapping: &Mapping,
+        options: &SyncOptions,
+        run_id: i64,
+        counts: &mut RunCounts,
+    ) -> Result<(), SyncError> {
+        let mut cursor = if options.full_refresh {
+            None
+        } else {
+            self.store
+                .stream_state(&conn.id, stream)
+                .await?
+                .and_then(|s| s.cursor)
+        };
+        loop {
+            let page = conn.source.read_page(stream, cursor.as_deref()).await?;
+            let mut tx = self.store.begin().await?;
+            let page_counts = apply_records(
+                &mut *tx,
+                &conn.id,
+                mapping,
+                &page.records,
+                Some(run_id),
+            )
+            .await?;
+            tx.set_cursor(&conn.id, stream, page.cursor.as_deref())
+                .await?;
+            tx.commit().await?;
+            counts.add(&page_counts);
+            self.store.update_run(run_id, counts).await?;
+            // keep the lease while a long backfill runs
+            self.store
+                .acquire_lease(&format!("{}/{stream}", conn.id), &self.holder, self.lease_ttl)
+                .await?;
+            if let Some(progress) = &options.progress {
+                progress(stream, counts);
+            }
+            cursor = page.cursor;
+            if page.done {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Lands, maps, resolves and upserts `records` inside `tx`. Shared by
+/// polling, webhooks and replay so every path treats a record the same way.
+pub async fn apply_records(
+    tx: &mut dyn StoreTx,
+    connector: &str,
+    mapping: &Mapping,
+    records: &[RawRecord],
+    run_id: Option<i64>,
+) -> Result<RunCounts, StoreError> {
+    let mut counts = RunCounts::default();
+    for record in records {
+        counts.fetched += 1;
+        let raw_record_id = match tx.land(connector, record, run_id).await? {
+            Landing::Unchanged => {
+                counts.unchanged += 1;
+                continue;
+            }
+            Landing::Changed { raw_record_id } => raw_record_id,
+        };
+        map_landed(tx, connector, mapping, record, raw_record_id, run_id, &mut counts).await?;
+    }
+    Ok(counts)
+}
+
+/// Maps one landed record and writes what it yields (or quarantines it).
+pub async fn map_landed(
+    tx: &mut dyn StoreTx,
+    connector: &str,
+    mapping: &Mapping,
+    record: &RawRecord,
+    raw_record_id: i64,
+    run_id: Option<i64>,
+    counts: &mut RunCounts,
+) -> Result<(), StoreError> {
+    let mapped = match mapping.apply(&record.payload) {
+        Ok(MapOutcome::Mapped(mapped)) => mapped,
+        Ok(MapOutcome::Filtered) => {
+            counts.filtered += 1;
+            tx.resolve_quarantine(connector, &record.stream, &record.external_id)
+                .await?;
+            return Ok(());
+        }
+        Err(e) => {
+            counts.quarantined += 1;
+            tx.quarantine(
+                connector,
+                record,
+                Some(raw_record_id),
+                &e.to_string(),
+                Some(&mapping.version),
+                run_id,
+            )
+            .await?;
+            return Ok(());
+        }
+    };
+    let ctx = WriteContext {
+        connector: connector.to_string(),
+        raw_record_id: Some(raw_record_id),
+        sync_run_id: run_id,
+        mapping_version: Some(mapping.version.clone()),
+    };
+    counts.upserted += 1;
+    tx.resolve_quarantine(connector, &record.stream, &record.external_id)
+        .await?;
+    if record.op == RecordOp::Delete {
+        tx.delete_entity(mapped.entity, connector, &mapped.key, &ctx)
+            .await?;
+        return Ok(());
+    }
+    if mapped.entity == EntityKind::Employee {
+        write_employee(tx, connector, &mapped, &ctx).await
+    } else {
+        let resolution = resolve(tx, connector, &mapped.identity).await?;
+        if let (Some(r), Some(external_id)) = (resolution, &mapped.identity.external_id) {
+            if r.matched_by != "link" {
+                tx.link_identity(connector, external_id, r.employee_id, r.matched_by)
+                    .await?;
+            }
+        }
+        // a record that names no one (e.g. ticket metrics) is not unmatched
+        if resolution.is_none() && !mapped.identity.is_empty() {
+            counts.unmatched += 1;
+        }
+        tx.upsert_entity(&mapped, resolution.map(|r| r.employee_id), &ctx)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A roster record: match it to an existing employee or create one, link
+/// the source account, and attach records that were waiting for this person.
+async fn write_employee(
+    tx: &mut dyn StoreTx,
+    connector: &str,
+    mapped: &MappedEntity,
+    ctx: &WriteContext,
+) -> Result<(), StoreError> {
+    let resolution = resolve(tx, connector, &mapped.identity).await?;
+    let upserted = tx
+        .upsert_employee(resolution.map(|r| r.employee_id), mapped, ctx)
+        .await?;
+    let external_id = mapped.identity.external_id.as_deref().unwrap_or(&mapped.key);
+    let matched_by = resolution.map_or("created", |r| r.matched_by);
+    tx.link_identity(connector, external_id, upserted.id, matched_by)
+        .await?;
+    tx.resolve_waiting(upserted.id, &mapped.identity).await?;
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Where each stream stands, for `hrhub status` and the admin API.
+
+use hrhub_model::{RunStatus, SyncRun};
+use hrhub_store::{Store, StoreError};
+use serde::Serialize;
+
+/// One (connector, stream) as an admin sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamStatus {
+    pub connector: String,
+    pub stream: String,
+    /// `never` (no run yet), `syncing`, `done` or `failed`.
+    pub status: &'static str,
+    /// The newest run, with its counts and error.
+    pub last_run: Option<SyncRun>,
+    /// The saved resume cursor (opaque; shown for support).
+    pub cursor: Option<String>,
+    /// Raw records held for the stream.
+    pub records_held: i64,
+    /// Quarantined records awaiting a mapping fix or replay.
+    pub quarantined: i64,
+}
+
+/// Status of every stream of one connector, in the connector's order.
+pub async fn connector_status(
+    store: &dyn Store,
+    connector: &str,
+    streams: &[String],
+) -> Result<Vec<StreamStatus>, StoreError> {
+    let mut out = Vec::new();
+    for stream in streams {
+        let last_run = store
+            .runs(Some(connector), Some(stream), 1)
+            .await?
+            .into_iter()
+            .next();
+        let state = store.stream_state(connector, stream).await?;
+        let holdings = store.holdings(connector, stream).await?;
+        out.push(StreamStatus {
+            connector: connector.to_string(),
+            stream: stream.clone(),
+            status: match last_run.as_ref().map(|r| r.status) {
+                None => "never",
+                Some(RunStatus::Running) => "syncing",
+                Some(RunStatus::Succeeded) => "done",
+                Some(RunStatus::Failed) => "failed",
+            },
+            last_run,
+            cursor: state.and_then(|s| s.cursor),
+            records_held: holdings.records,
+            quarantined: holdings.quarantined,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,254 @@
+//! `hrhub.toml`: one file, secrets from the environment.
+//!
+//! `${VAR}` (or `${VAR:-default}`) anywhere in the file is replaced by the
+//! environment variable before parsing, as Vector does; put it inside a
+//! double-quoted string. `HRHUB_STORE_URL` overrides `[store] url`.
+//! Unknown keys and bad values stop start-up with a message naming the key.
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub mappings: MappingsConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default, rename = "connector")]
+    pub connectors: Vec<ConnectorEntry>,
+    /// Where the file was read from; relative paths resolve against its folder.
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (default: `hrhub.db` next to the config) or `postgres://…`.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingsConfig {
+    /// A folder of mapping files that override the shipped ones per (kind, stream).
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Where `hrhub serve` listens.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_string()
+}
+
+/// One `[[connector]]` table. The keys below are common to every kind; the
+/// rest belong to the kind and are checked by its connector crate.
+#[derive(Debug, Deserialize)]
+pub struct ConnectorEntry {
+    /// Unique name of this connector instance; also the identity system name.
+    pub id: String,
+    /// Platform kind: `zendesk`.
+    pub kind: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// 5-field cron (`min hour day month weekday`) used by `hrhub serve`.
+    pub schedule: Option<String>,
+    /// Request timeout in seconds (default 60).
+    pub timeout_secs: Option<u64>,
+    /// The kind-specific settings.
+    #[serde(flatten)]
+    pub settings: toml::Table,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read config file {}; pass --config FILE, copy deploy/hrhub.example.toml, or try `hrhub demo`",
+                path.display()
+            )
+        })?;
+        let mut config = Config::parse(&path.display().to_string(), &text)?;
+        config.dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(config)
+    }
+
+    pub fn parse(file: &str, text: &str) -> Result<Config> {
+        let text = interpolate_env(file, text, |name| std::env::var(name).ok())?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| anyhow!("{file}: {e}"))?;
+        if let Ok(url) = std::env::var("HRHUB_STORE_URL") {
+            config.store.url = Some(url);
+        }
+        config.validate(file)?;
+        Ok(config)
+    }
+
+    fn validate(&self, file: &str) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for (i, c) in self.connectors.iter().enumerate() {
+            let at = format!("{file}: connector[{i}] (id `{}`)", c.id);
+            if c.id.is_empty() || !c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch)) {
+                bail!("{at}: key `id` must be non-empty letters, digits, `-` or `_`");
+            }
+            if !seen.insert(&c.id) {
+                bail!("{at}: key `id` repeats an earlier connector's id; ids must be unique");
+            }
+            if let Some(schedule) = &c.schedule {
+                check_cron(schedule).map_err(|e| anyhow!("{at}: key `schedule`: {e}"))?;
+            }
+        }
+        if let Some(url) = &self.store.url {
+            if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+                bail!("{file}: key `store.url` must start with sqlite:// or postgres:// (got `{url}`)");
+            }
+        }
+        Ok(())
+    }
+
+    /// The store URL, defaulting to `hrhub.db` next to the config file.
+    pub fn store_url(&self) -> String {
+        self.store
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.dir.join("hrhub.db").display()))
+    }
+
+    pub fn connector(&self, id: &str) -> Result<&ConnectorEntry> {
+        self.connectors.iter().find(|c| c.id == id).ok_or_else(|| {
+            let ids: Vec<_> = self.connectors.iter().map(|c| c.id.as_str()).collect();
+            anyhow!("no connector with id `{id}` in the config; configured: {}", ids.join(", "))
+        })
+    }
+}
+
+/// Deserializes a connector's kind-specific table, naming the failing key.
+pub fn connector_settings<T: serde::de::DeserializeOwned>(entry: &ConnectorEntry) -> Result<T> {
+    let value = toml::Value::Table(entry.settings.clone());
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let key = if path == "." { String::new() } else { format!(" key `{path}`:") };
+        anyhow!("connector `{}` ({}):{key} {}", entry.id, entry.kind, e.inner())
+    })
+}
+
+/// A light check of 5-field cron syntax; `serve` converts to the scheduler's format.
+fn check_cron(expr: &str) -> std::result::Result<(), String> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Err(format!(
+            "`{expr}` has {} fields; write 5-field cron: minute hour day-of-month month day-of-week (e.g. \"*/15 * * * *\")",
+            fields.len()
+        ));
+    }
+    if let Some(bad) = fields
+        .iter()
+        .find(|f| !f.chars().all(|c| c.is_ascii_alphanumeric() || "*/,-?".contains(c)))
+    {
+        return Err(format!("`{bad}` is not a cron field"));
+    }
+    Ok(())
+}
+
+/// Replaces `${VAR}` and `${VAR:-default}` with environment values, escaped
+/// for a TOML basic string. Comment lines are left alone.
+fn interpolate_env(file: &str, text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    for (line_no, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
+        let mut rest = line;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after.find('}').ok_or_else(|| {
+                anyhow!("{file}:{}: `${{` without a closing `}}`", line_no + 1)
+            })?;
+            let inner = &after[..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner, None),
+            };
+            let value = lookup(name).or_else(|| default.map(str::to_string)).ok_or_else(|| {
+                anyhow!(
+                    "{file}:{}: environment variable {name} is not set; export it or write ${{{name}:-default}}",
+                    line_no + 1
+                )
+            })?;
+            out.push_str(&value.replace('\\', "\\\\").replace('"', "\\\""));
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "TOKEN").then(|| "s3cr\"t".to_string())
+    }
+
+    #[test]
+    fn env_vars_are_interpolated_and_escaped() {
+        let text = "token = \"${TOKEN}\"\nother = \"${MISSING:-dflt}\"\n# ${IGNORED}\n";
+        let out = interpolate_env("f.toml", text, env).unwrap();
+        let table: toml::Table = toml::from_str(&out).unwrap();
+        assert_eq!(table["token"].as_str(), Some("s3cr\"t"));
+        assert_eq!(table["other"].as_str(), Some("dflt"));
+    }
+
+    #[test]
+    fn a_missing_env_var_names_the_line_and_variable() {
+        let err = interpolate_env("f.toml", "a = 1\ntoken = \"${NOPE}\"\n", env).unwrap_err();
+        assert!(err.to_string().contains("f.toml:2: environment variable NOPE is not set"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name() {
+        let err = Config::parse("f.toml", "[store]\nurl = \"sqlite://x.db\"\nsize = 3\n").unwrap_err();
+        assert!(err.to_string().contains("unknown field `size`"), "{err}");
+        let err = Config::parse("f.toml", "[stor]\nurl = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("unknown field `stor`"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err = Config::parse("f.toml", "[store]\nurl = \"mysql://x\"\n").unwrap_err();
+        assert!(err.to_string().contains("store.url"), "{err}");
+        let text = "[[connector]]\nid = \"zd\"\nkind = \"zendesk\"\nschedule = \"* * *\"\n";
+        let err = Config::parse("f.toml", text).unwrap_err();
+        assert!(err.to_string().contains("key `schedule`"), "{err}");
+        let dup = "[[connector]]\nid = \"a\"\nkind = \"zendesk\"\n[[connector]]\nid = \"a\"\nkind = \"zendesk\"\n";
+        assert!(Config::parse("f.toml", dup).unwrap_err().to_string().contains("repeats"));
+    }
+}
