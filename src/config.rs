@@ -113,7 +113,12 @@ impl Config {
         let mut seen = std::collections::HashSet::new();
         for (i, c) in self.connectors.iter().enumerate() {
             let at = format!("{file}: connector[{i}] (id `{}`)", c.id);
-            if c.id.is_empty() || !c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch)) {
+            if c.id.is_empty()
+                || !c
+                    .id
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch))
+            {
                 bail!("{at}: key `id` must be non-empty letters, digits, `-` or `_`");
             }
             if !seen.insert(&c.id) {
@@ -124,7 +129,10 @@ impl Config {
             }
         }
         if let Some(url) = &self.store.url {
-            if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres:")
+                || url.starts_with("postgresql:"))
+            {
                 bail!("{file}: key `store.url` must start with sqlite:// or postgres:// (got `{url}`)");
             }
         }
@@ -142,7 +150,10 @@ impl Config {
     pub fn connector(&self, id: &str) -> Result<&ConnectorEntry> {
         self.connectors.iter().find(|c| c.id == id).ok_or_else(|| {
             let ids: Vec<_> = self.connectors.iter().map(|c| c.id.as_str()).collect();
-            anyhow!("no connector with id `{id}` in the config; configured: {}", ids.join(", "))
+            anyhow!(
+                "no connector with id `{id}` in the config; configured: {}",
+                ids.join(", ")
+            )
         })
     }
 }
@@ -152,8 +163,17 @@ pub fn connector_settings<T: serde::de::DeserializeOwned>(entry: &ConnectorEntry
     let value = toml::Value::Table(entry.settings.clone());
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let key = if path == "." { String::new() } else { format!(" key `{path}`:") };
-        anyhow!("connector `{}` ({}):{key} {}", entry.id, entry.kind, e.inner())
+        let key = if path == "." {
+            String::new()
+        } else {
+            format!(" key `{path}`:")
+        };
+        anyhow!(
+            "connector `{}` ({}):{key} {}",
+            entry.id,
+            entry.kind,
+            e.inner()
+        )
     })
 }
 
@@ -166,10 +186,10 @@ fn check_cron(expr: &str) -> std::result::Result<(), String> {
             fields.len()
         ));
     }
-    if let Some(bad) = fields
-        .iter()
-        .find(|f| !f.chars().all(|c| c.is_ascii_alphanumeric() || "*/,-?".contains(c)))
-    {
+    if let Some(bad) = fields.iter().find(|f| {
+        !f.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "*/,-?".contains(c))
+    }) {
         return Err(format!("`{bad}` is not a cron field"));
     }
     Ok(())
@@ -177,7 +197,11 @@ fn check_cron(expr: &str) -> std::result::Result<(), String> {
 
 /// Replaces `${VAR}` and `${VAR:-default}` with environment values, escaped
 /// for a TOML basic string. Comment lines are left alone.
-fn interpolate_env(file: &str, text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String> {
+fn interpolate_env(
+    file: &str,
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String> {
     let mut out = String::with_capacity(text.len());
     for (line_no, line) in text.split_inclusive('\n').enumerate() {
         if line.trim_start().starts_with('#') {
@@ -188,9 +212,9 @@ fn interpolate_env(file: &str, text: &str, lookup: impl Fn(&str) -> Option<Strin
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
-            let end = after.find('}').ok_or_else(|| {
-                anyhow!("{file}:{}: `${{` without a closing `}}`", line_no + 1)
-            })?;
+            let end = after
+                .find('}')
+                .ok_or_else(|| anyhow!("{file}:{}: `${{` without a closing `}}`", line_no + 1))?;
             let inner = &after[..end];
             let (name, default) = match inner.split_once(":-") {
                 Some((n, d)) => (n, Some(d)),
@@ -230,12 +254,17 @@ mod tests {
     #[test]
     fn a_missing_env_var_names_the_line_and_variable() {
         let err = interpolate_env("f.toml", "a = 1\ntoken = \"${NOPE}\"\n", env).unwrap_err();
-        assert!(err.to_string().contains("f.toml:2: environment variable NOPE is not set"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("f.toml:2: environment variable NOPE is not set"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_keys_are_rejected_by_name() {
-        let err = Config::parse("f.toml", "[store]\nurl = \"sqlite://x.db\"\nsize = 3\n").unwrap_err();
+        let err =
+            Config::parse("f.toml", "[store]\nurl = \"sqlite://x.db\"\nsize = 3\n").unwrap_err();
         assert!(err.to_string().contains("unknown field `size`"), "{err}");
         let err = Config::parse("f.toml", "[stor]\nurl = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("unknown field `stor`"), "{err}");
@@ -249,6 +278,9 @@ mod tests {
         let err = Config::parse("f.toml", text).unwrap_err();
         assert!(err.to_string().contains("key `schedule`"), "{err}");
         let dup = "[[connector]]\nid = \"a\"\nkind = \"zendesk\"\n[[connector]]\nid = \"a\"\nkind = \"zendesk\"\n";
-        assert!(Config::parse("f.toml", dup).unwrap_err().to_string().contains("repeats"));
+        assert!(Config::parse("f.toml", dup)
+            .unwrap_err()
+            .to_string()
+            .contains("repeats"));
     }
 }

@@ -17,7 +17,10 @@ pub async fn run(tickets: usize, dir: &Path) -> Result<i32> {
         tickets,
         ..MockOptions::default()
     };
-    println!("Starting a mock Zendesk: {} agents, {tickets} tickets …", options.agents);
+    println!(
+        "Starting a mock Zendesk: {} agents, {tickets} tickets …",
+        options.agents
+    );
     let mock = MockZendesk::start(options.clone()).await;
     let config_text = format!(
         r#"# Written by `hrhub demo`: a mock Zendesk on a local port (gone when the demo ends).
@@ -59,10 +62,17 @@ token = "{token}"
     let store = hub.engine.store();
     for kind in EntityKind::ALL {
         let (rows, unmatched) = store.entity_counts(kind).await?;
-        println!("  {:<20} {rows:>7} rows, {unmatched} without an employee", kind.as_str());
+        println!(
+            "  {:<20} {rows:>7} rows, {unmatched} without an employee",
+            kind.as_str()
+        );
     }
     let changes = store.changes(0, i64::MAX).await?;
-    println!("  change log: {} entries (seq 1..{})", changes.len(), changes.len());
+    println!(
+        "  change log: {} entries (seq 1..{})",
+        changes.len(),
+        changes.len()
+    );
     let quarantined = store.quarantined(None, 1_000).await?;
     println!("  quarantine: {} records", quarantined.len());
     for employee in store.entity_rows(EntityKind::Employee, 0, 3).await? {

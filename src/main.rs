@@ -18,10 +18,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "hrhub", version, about = "HR integration hub: work-platform records into one employee-performance store")]
+#[command(
+    name = "hrhub",
+    version,
+    about = "HR integration hub: work-platform records into one employee-performance store"
+)]
 struct Cli {
     /// Configuration file.
-    #[arg(long, global = true, env = "HRHUB_CONFIG", default_value = "hrhub.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "HRHUB_CONFIG",
+        default_value = "hrhub.toml"
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -104,7 +113,8 @@ async fn run(cli: Cli) -> Result<i32> {
             full_refresh,
         } => {
             let hub = Hub::load(&cli.config).await?;
-            hub.sync(connector.as_deref(), stream.as_deref(), full_refresh).await
+            hub.sync(connector.as_deref(), stream.as_deref(), full_refresh)
+                .await
         }
         Command::Status { json } => {
             let hub = Hub::load(&cli.config).await?;
@@ -113,7 +123,11 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Check { id } => {
             let hub = Hub::load(&cli.config).await?;
             let conn = hub.connector(&id)?;
-            let report = conn.source.check().await.with_context(|| format!("check of connector `{id}` failed"))?;
+            let report = conn
+                .source
+                .check()
+                .await
+                .with_context(|| format!("check of connector `{id}` failed"))?;
             println!("connector `{id}` ({}): OK", conn.source.kind());
             for line in report.details {
                 println!("  {line}");
@@ -137,7 +151,14 @@ impl Hub {
     }
 
     pub async fn from_config(config: &Config) -> Result<Hub> {
-        let mappings = shipped::mapping_set(config.mappings.dir.as_ref().map(|d| config.dir.join(d)).as_deref())?;
+        let mappings = shipped::mapping_set(
+            config
+                .mappings
+                .dir
+                .as_ref()
+                .map(|d| config.dir.join(d))
+                .as_deref(),
+        )?;
         let mut connectors = Vec::new();
         for entry in config.connectors.iter().filter(|c| c.enabled) {
             let handle = connectors::build(entry)?;
@@ -163,14 +184,22 @@ impl Hub {
     }
 
     pub fn connector(&self, id: &str) -> Result<&hrhub_sync::ConnectorHandle> {
-        self.connectors.iter().find(|c| c.id == id).with_context(|| {
-            let ids: Vec<_> = self.connectors.iter().map(|c| c.id.as_str()).collect();
-            format!("no enabled connector `{id}`; enabled: {}", ids.join(", "))
-        })
+        self.connectors
+            .iter()
+            .find(|c| c.id == id)
+            .with_context(|| {
+                let ids: Vec<_> = self.connectors.iter().map(|c| c.id.as_str()).collect();
+                format!("no enabled connector `{id}`; enabled: {}", ids.join(", "))
+            })
     }
 
     /// Syncs and prints a summary; exit code 1 if any stream failed.
-    pub async fn sync(&self, connector: Option<&str>, stream: Option<&str>, full_refresh: bool) -> Result<i32> {
+    pub async fn sync(
+        &self,
+        connector: Option<&str>,
+        stream: Option<&str>,
+        full_refresh: bool,
+    ) -> Result<i32> {
         let targets: Vec<_> = match connector {
             Some(id) => vec![self.connector(id)?.clone()],
             None => self.connectors.clone(),

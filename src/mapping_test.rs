@@ -15,7 +15,10 @@ pub fn run(file: &Path, sample: &Path) -> Result<i32> {
     let text = std::fs::read_to_string(sample)
         .with_context(|| format!("cannot read sample {}", sample.display()))?;
     let records = parse_sample(&text).with_context(|| {
-        format!("{}: not a JSON object, array of objects, or JSON lines", sample.display())
+        format!(
+            "{}: not a JSON object, array of objects, or JSON lines",
+            sample.display()
+        )
     })?;
     let mut failures = 0;
     for (i, record) in records.iter().enumerate() {

@@ -29,7 +29,11 @@ pub fn mapping_set(override_dir: Option<&Path>) -> Result<MappingSet> {
     if let Some(dir) = override_dir {
         let overrides = MappingSet::load_dir(dir).map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-            anyhow!("mapping files in {} have errors:\n{}", dir.display(), lines.join("\n"))
+            anyhow!(
+                "mapping files in {} have errors:\n{}",
+                dir.display(),
+                lines.join("\n")
+            )
         })?;
         set = set.with_overrides(overrides);
     }
@@ -51,14 +55,22 @@ mod tests {
                 if path.is_dir() {
                     dirs.push(path);
                 } else if path.extension().is_some_and(|e| e == "toml") {
-                    on_disk.push(path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
+                    on_disk.push(
+                        path.strip_prefix(root)
+                            .unwrap()
+                            .to_string_lossy()
+                            .replace('\\', "/"),
+                    );
                 }
             }
         }
         on_disk.sort();
         let mut listed: Vec<String> = SHIPPED.iter().map(|(p, _)| p.to_string()).collect();
         listed.sort();
-        assert_eq!(on_disk, listed, "src/shipped.rs must list every file under mappings/");
+        assert_eq!(
+            on_disk, listed,
+            "src/shipped.rs must list every file under mappings/"
+        );
         mapping_set(None).unwrap();
     }
 }

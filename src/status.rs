@@ -10,7 +10,10 @@ pub async fn run(hub: &Hub, json: bool) -> Result<i32> {
         all.extend(hrhub_sync::connector_status(&**store, &conn.id, &conn.source.streams()).await?);
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "streams": all }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "streams": all }))?
+        );
         return Ok(0);
     }
     println!(
@@ -19,7 +22,10 @@ pub async fn run(hub: &Hub, json: bool) -> Result<i32> {
     );
     for s in &all {
         let (started, c) = match &s.last_run {
-            Some(r) => (r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(), r.counts),
+            Some(r) => (
+                r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                r.counts,
+            ),
             None => ("-".to_string(), Default::default()),
         };
         println!(

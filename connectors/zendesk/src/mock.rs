@@ -772,6 +772,7 @@ impl MockState {
             "url": format!("{base}/api/v2/users/{}.json", u.id),
             "name": u.name,
             "email": u.email,
+            "phone": if u.employee_no.is_some() { json!(format!("+86 138{:08}", u.id)) } else { Value::Null },
             "external_id": u.employee_no.as_ref().map(|n| format!("EMP-{n}")),
             "role": u.role,
             "role_type": if u.role == "agent" { Value::Null } else if u.role == "admin" { json!(4) } else { Value::Null },

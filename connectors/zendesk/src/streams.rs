@@ -156,10 +156,9 @@ async fn incremental(
             }
         }
     }
-    let stream = resource;
     let mut records = Vec::with_capacity(items.len());
     for mut item in items {
-        let id = id_of(&item, "id", stream)?;
+        let id = id_of(&item, "id", resource)?;
         if include == Some("metric_sets") {
             if let Value::Object(map) = &mut item {
                 map.insert(
@@ -168,10 +167,10 @@ async fn incremental(
                 );
             }
         }
-        records.push(RawRecord::upsert(stream, id, item));
+        records.push(RawRecord::upsert(resource, id, item));
     }
     tracing::debug!(
-        stream,
+        stream = resource,
         records = records.len(),
         end_of_stream,
         "zendesk: export page"

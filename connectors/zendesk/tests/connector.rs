@@ -530,3 +530,63 @@ async fn incremental_calls_also_spend_the_account_budget() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_start_time_zendesk_finds_too_recent_means_nothing_yet() {
+    // The mock's clock runs an hour behind, so "a minute ago" is in its future.
+    let mock = MockZendesk::start(MockOptions {
+        tickets: 10,
+        now: Some(chrono::Utc::now().timestamp() - 3_600),
+        ..MockOptions::default()
+    })
+    .await;
+    let mut cfg = config(&mock);
+    cfg.start_time = Some(chrono::Utc::now().timestamp() - 120);
+    let page = Zendesk::new(cfg, http())
+        .unwrap()
+        .read_page("tickets", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        page,
+        Page {
+            records: vec![],
+            cursor: None,
+            done: true
+        }
+    );
+    assert_eq!(mock.requests()[0].status, 400);
+}
+
+#[tokio::test]
+async fn a_long_lived_oauth_token_is_used_as_is() {
+    let mock = mock(10).await;
+    let opts = MockOptions::default();
+    let token: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/oauth/tokens", mock.base_url()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &opts.client_id),
+            ("client_secret", &opts.client_secret),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut cfg = oauth(&mock, OAuthGrant::ClientCredentials, None);
+    if let ZendeskAuth::Oauth2 { access_token, .. } = &mut cfg.auth {
+        *access_token = Some(token["access_token"].as_str().unwrap().to_string());
+    }
+    let z = Zendesk::new(cfg, http()).unwrap();
+    z.read_page("users", None).await.unwrap();
+    mock.revoke_tokens();
+    mock.clear_requests();
+    let err = z.read_page("users", None).await.unwrap_err();
+    match err {
+        ConnectorError::Auth(msg) => assert!(msg.contains("cannot be refreshed"), "{msg}"),
+        other => panic!("expected Auth, got {other}"),
+    }
+    assert_eq!(mock.request_count(), 1, "no refresh attempted");
+}

@@ -17,7 +17,9 @@ pub enum ConnectorError {
     #[error("authentication failed: {0}; check the connector's credentials (auth table) and that the account is still active")]
     Auth(String),
     /// Credentials are valid but lack a permission the stream needs.
-    #[error("permission denied: {0}; the account needs the role or scope listed in the connector docs")]
+    #[error(
+        "permission denied: {0}; the account needs the role or scope listed in the connector docs"
+    )]
     Forbidden(String),
     /// The connector's configuration cannot work (bad URL, unknown stream, ...).
     #[error("configuration error: {0}")]

@@ -96,7 +96,10 @@ impl HttpClient {
             if let Some(shared) = &self.shared {
                 shared.acquire().await;
             }
-            let response = build(&self.client).send().await.map_err(|e| self.transport_error(e))?;
+            let response = build(&self.client)
+                .send()
+                .await
+                .map_err(|e| self.transport_error(e))?;
             let status = response.status();
             if status.is_success() {
                 let body = self.read_body(response).await?;
@@ -111,7 +114,11 @@ impl HttpClient {
 
     async fn read_body(&self, mut response: Response) -> Result<Vec<u8>, ConnectorError> {
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(e))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(e))?
+        {
             if body.len() + chunk.len() > self.config.max_body_bytes {
                 return Err(ConnectorError::protocol(
                     self.platform,
@@ -150,7 +157,9 @@ impl HttpClient {
                     retry_after,
                 }
             }
-            StatusCode::UNAUTHORIZED => ConnectorError::Auth(format!("{} answered 401: {excerpt}", self.platform)),
+            StatusCode::UNAUTHORIZED => {
+                ConnectorError::Auth(format!("{} answered 401: {excerpt}", self.platform))
+            }
             StatusCode::FORBIDDEN => {
                 ConnectorError::Forbidden(format!("{} answered 403: {excerpt}", self.platform))
             }

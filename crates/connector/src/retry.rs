@@ -140,7 +140,10 @@ mod tests {
         })
         .await
         .unwrap_err();
-        assert!(matches!(err, ConnectorError::Exhausted { attempts: 6, .. }), "{err}");
+        assert!(
+            matches!(err, ConnectorError::Exhausted { attempts: 6, .. }),
+            "{err}"
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 6);
     }
 

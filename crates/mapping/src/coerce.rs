@@ -139,9 +139,14 @@ fn rfc3339(s: &str) -> Option<DateTime<FixedOffset>> {
 
 /// A local date-time without an offset (`2024-05-01 10:00:00`).
 fn is_zoneless(s: &str) -> bool {
-    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
-        .iter()
-        .any(|f| NaiveDateTime::parse_from_str(s, f).is_ok())
+    [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .any(|f| NaiveDateTime::parse_from_str(s, f).is_ok())
 }
 
 fn enum_value(s: &Scalar<'_>, values: &'static [&'static str]) -> Option<&'static str> {
@@ -183,14 +188,23 @@ mod tests {
     #[test]
     fn text_takes_strings_numbers_and_bools() {
         assert_eq!(ok(str("abc"), Text), FieldValue::Text("abc".into()));
-        assert_eq!(ok(Scalar::Int(35436), Text), FieldValue::Text("35436".into()));
-        assert_eq!(ok(Scalar::Float(35436.0), Text), FieldValue::Text("35436".into()));
+        assert_eq!(
+            ok(Scalar::Int(35436), Text),
+            FieldValue::Text("35436".into())
+        );
+        assert_eq!(
+            ok(Scalar::Float(35436.0), Text),
+            FieldValue::Text("35436".into())
+        );
         assert_eq!(ok(Scalar::Float(1.5), Text), FieldValue::Text("1.5".into()));
         assert_eq!(
             ok(Scalar::BigInt("18446744073709551615".into()), Text),
             FieldValue::Text("18446744073709551615".into())
         );
-        assert_eq!(ok(Scalar::Bool(true), Text), FieldValue::Text("true".into()));
+        assert_eq!(
+            ok(Scalar::Bool(true), Text),
+            FieldValue::Text("true".into())
+        );
         let e = err(Scalar::Other("[1,2]".into()), Text);
         assert_eq!(e, "expected text, got [1,2]");
     }
@@ -201,7 +215,10 @@ mod tests {
         assert_eq!(ok(Scalar::Float(14.0), Integer), FieldValue::Integer(14));
         assert_eq!(ok(str(" 14 "), Integer), FieldValue::Integer(14));
         assert_eq!(ok(str("-3"), Integer), FieldValue::Integer(-3));
-        assert_eq!(err(Scalar::Float(1.5), Integer), "expected integer, got 1.5");
+        assert_eq!(
+            err(Scalar::Float(1.5), Integer),
+            "expected integer, got 1.5"
+        );
         assert_eq!(err(str("1.5"), Integer), "expected integer, got \"1.5\"");
         err(Scalar::Float(1e300), Integer);
         err(Scalar::BigInt("18446744073709551615".into()), Integer);
@@ -249,7 +266,10 @@ mod tests {
 
     #[test]
     fn date_time_takes_rfc3339_in_any_offset_as_utc() {
-        assert_eq!(ok(str("2024-05-01T10:00:00Z"), DateTime), utc(2024, 5, 1, 10, 0, 0));
+        assert_eq!(
+            ok(str("2024-05-01T10:00:00Z"), DateTime),
+            utc(2024, 5, 1, 10, 0, 0)
+        );
         assert_eq!(
             ok(str("2024-05-01T18:00:00+08:00"), DateTime),
             utc(2024, 5, 1, 10, 0, 0)
@@ -262,7 +282,11 @@ mod tests {
 
     #[test]
     fn date_time_rejects_local_times_with_advice() {
-        for local in ["2024-05-01 10:00:00", "2024-05-01T10:00:00", "2024-05-01 10:00"] {
+        for local in [
+            "2024-05-01 10:00:00",
+            "2024-05-01T10:00:00",
+            "2024-05-01 10:00",
+        ] {
             let e = err(str(local), DateTime);
             assert!(e.contains("no time-zone offset"), "{e}");
             assert!(e.contains("+08:00"), "{e}");
@@ -277,11 +301,23 @@ mod tests {
 
     #[test]
     fn date_time_takes_unix_seconds_and_milliseconds() {
-        assert_eq!(ok(Scalar::Int(1714557600), DateTime), utc(2024, 5, 1, 10, 0, 0));
-        assert_eq!(ok(Scalar::Int(1714557600000), DateTime), utc(2024, 5, 1, 10, 0, 0));
-        assert_eq!(ok(Scalar::Float(1714557600.0), DateTime), utc(2024, 5, 1, 10, 0, 0));
+        assert_eq!(
+            ok(Scalar::Int(1714557600), DateTime),
+            utc(2024, 5, 1, 10, 0, 0)
+        );
+        assert_eq!(
+            ok(Scalar::Int(1714557600000), DateTime),
+            utc(2024, 5, 1, 10, 0, 0)
+        );
+        assert_eq!(
+            ok(Scalar::Float(1714557600.0), DateTime),
+            utc(2024, 5, 1, 10, 0, 0)
+        );
         // DingTalk's punch times are in milliseconds.
-        assert_eq!(ok(Scalar::Int(1599354720000), DateTime), utc(2020, 9, 6, 1, 12, 0));
+        assert_eq!(
+            ok(Scalar::Int(1599354720000), DateTime),
+            utc(2020, 9, 6, 1, 12, 0)
+        );
         err(Scalar::Bool(true), DateTime);
         err(Scalar::Int(i64::MAX), DateTime);
     }
@@ -289,7 +325,10 @@ mod tests {
     #[test]
     fn enum_matches_case_insensitively_and_stores_lower_case() {
         let statuses = Enum(hrhub_model::TICKET_STATUSES);
-        assert_eq!(ok(str("Solved"), statuses), FieldValue::Text("solved".into()));
+        assert_eq!(
+            ok(str("Solved"), statuses),
+            FieldValue::Text("solved".into())
+        );
         assert_eq!(ok(str("open"), statuses), FieldValue::Text("open".into()));
         let e = err(str("archived"), statuses);
         assert!(

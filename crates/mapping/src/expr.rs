@@ -3,14 +3,19 @@
 //! Most mapping expressions are plain paths (`.id`, `.via.channel`). Those are
 //! evaluated directly on the `serde_json::Value`, with jq's semantics
 //! (`null` indexes to `null`, indexing a scalar is an error); everything else
-//! runs in jaq. A record is converted to a jaq value at most once, and only
-//! when some expression needs jaq.
+//! runs in jaq. A record is converted to a jaq value at most once, only when
+//! some expression needs jaq, and only as far as the mapping's jaq
+//! expressions can read it (see [`Projection`]).
 
-use jaq_core::load::{lex, Arena, File, Loader};
+use jaq_core::load::lex::{self, StrPart};
+use jaq_core::load::parse::{BinaryOp, Pattern, Term};
+use jaq_core::load::{Arena, File, Loader};
+use jaq_core::path::Part;
 use jaq_core::{compile, data, load, Ctx, Vars};
 use jaq_json::{Num, Val};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 type JqFilter = jaq_core::Filter<data::JustLut<Val>>;
@@ -32,7 +37,12 @@ pub(crate) struct Expr {
 enum Eval {
     /// `.a.b.c` (empty for `.`), evaluated without jaq.
     Path(Box<[String]>),
-    Jq(Box<JqFilter>),
+    Jq {
+        filter: Box<JqFilter>,
+        /// The record's top-level keys the expression reads, when it reads
+        /// the record only through `.key` lookups; `None` if it may read more.
+        root_keys: Option<Box<[String]>>,
+    },
 }
 
 impl std::fmt::Debug for Expr {
@@ -50,7 +60,10 @@ impl Expr {
         let filter = compile_jq(source)?;
         let eval = match simple_path(source) {
             Some(path) => Eval::Path(path),
-            None => Eval::Jq(Box::new(filter)),
+            None => Eval::Jq {
+                filter: Box::new(filter),
+                root_keys: root_keys(source),
+            },
         };
         Ok(Expr {
             source: source.to_owned(),
@@ -66,7 +79,7 @@ impl Expr {
     pub(crate) fn eval<'r>(&self, input: &mut Input<'r>) -> Result<Out<'r>, String> {
         match &self.eval {
             Eval::Path(path) => eval_path(input.json, path).map(Out::Json),
-            Eval::Jq(filter) => {
+            Eval::Jq { filter, .. } => {
                 let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
                 match filter.id.run((ctx, input.val())).next() {
                     None => Ok(Out::Json(&Value::Null)),
@@ -93,8 +106,39 @@ impl Expr {
     pub(crate) fn compile_jq_only(source: &str) -> Expr {
         Expr {
             source: source.to_owned(),
-            eval: Eval::Jq(Box::new(compile_jq(source).unwrap())),
+            eval: Eval::Jq {
+                filter: Box::new(compile_jq(source).unwrap()),
+                root_keys: root_keys(source),
+            },
         }
+    }
+}
+
+/// The part of a record that a mapping's jaq expressions can read. Zendesk
+/// tickets have ~40 keys and a filter like `.status != "deleted"` reads one:
+/// converting only that is most of the speed of a jaq-using mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Projection {
+    /// Only these top-level keys (of an object record).
+    Keys(Box<[String]>),
+    Whole,
+}
+
+impl Projection {
+    pub(crate) fn of<'e>(exprs: impl IntoIterator<Item = &'e Expr>) -> Projection {
+        let mut keys = BTreeSet::new();
+        for expr in exprs {
+            match &expr.eval {
+                Eval::Path(_) => {}
+                Eval::Jq {
+                    root_keys: Some(k), ..
+                } => keys.extend(k.iter().cloned()),
+                Eval::Jq {
+                    root_keys: None, ..
+                } => return Projection::Whole,
+            }
+        }
+        Projection::Keys(keys.into_iter().collect())
     }
 }
 
@@ -102,17 +146,35 @@ impl Expr {
 /// expression has needed it.
 pub(crate) struct Input<'r> {
     json: &'r Value,
+    projection: &'r Projection,
     val: Option<Val>,
 }
 
 impl<'r> Input<'r> {
-    pub(crate) fn new(json: &'r Value) -> Self {
-        Input { json, val: None }
+    pub(crate) fn new(json: &'r Value, projection: &'r Projection) -> Self {
+        Input {
+            json,
+            projection,
+            val: None,
+        }
     }
 
     /// Cheap after the first call: arrays and objects are reference-counted.
     fn val(&mut self) -> Val {
-        self.val.get_or_insert_with(|| to_val(self.json)).clone()
+        let (json, projection) = (self.json, self.projection);
+        self.val
+            .get_or_insert_with(|| match (projection, json) {
+                (Projection::Keys(keys), Value::Object(o)) => {
+                    let mut map =
+                        jaq_json::Map::with_capacity_and_hasher(keys.len(), Default::default());
+                    for (k, v) in keys.iter().filter_map(|k| o.get_key_value(k)) {
+                        map.insert(Val::utf8_str(k.as_bytes().to_vec()), to_val(v));
+                    }
+                    Val::obj(map)
+                }
+                _ => to_val(json),
+            })
+            .clone()
     }
 }
 
@@ -174,9 +236,7 @@ fn val_scalar(v: &Val) -> Scalar<'_> {
         Val::Num(Num::Int(i)) => Scalar::Int(*i as i64),
         Val::Num(Num::BigInt(i)) => {
             let digits = i.to_string();
-            digits
-                .parse()
-                .map_or(Scalar::BigInt(digits), Scalar::Int)
+            digits.parse().map_or(Scalar::BigInt(digits), Scalar::Int)
         }
         Val::Num(Num::Float(f)) => Scalar::Float(*f),
         Val::Num(Num::Dec(s)) => Scalar::Float(s.parse().unwrap_or(f64::NAN)),
@@ -261,6 +321,99 @@ fn simple_path(source: &str) -> Option<Box<[String]>> {
         .collect()
 }
 
+/// Builtins that ignore their input.
+const INPUT_FREE: &[&str] = &["null", "true", "false", "empty", "now", "nan", "infinite"];
+
+/// The top-level keys `source` reads from its input, when it reads the
+/// input only through `.key` lookups (`.status != "deleted"`,
+/// `.a.b // .c`, `if .x then 1 else 2 end`); `None` when it may read more
+/// (`.`, `.[]`, `keys`, any call on the input, ...). Errs on the side of `None`.
+fn root_keys(source: &str) -> Option<Box<[String]>> {
+    let term = load::parse(source, |p| p.term())?;
+    let mut keys = RootKeys::default();
+    keys.reads_only_keys(&term)
+        .then(|| keys.0.into_iter().collect())
+}
+
+#[derive(Default)]
+struct RootKeys(BTreeSet<String>);
+
+impl RootKeys {
+    /// Whether `t`, run on the record, reads it only through `.key`
+    /// lookups; collects the keys.
+    fn reads_only_keys(&mut self, t: &Term<&str>) -> bool {
+        match t {
+            Term::Num(_) | Term::Var(_) | Term::Arr(None) => true,
+            Term::Str(_, parts) => parts.iter().all(|p| match p {
+                StrPart::Term(t) => self.reads_only_keys(t),
+                StrPart::Str(_) | StrPart::Char(_) => true,
+            }),
+            Term::Arr(Some(t)) | Term::Neg(t) => self.reads_only_keys(t),
+            Term::Obj(entries) => entries.iter().all(|(k, v)| match (k, v) {
+                (k, Some(v)) => self.reads_only_keys(k) && self.reads_only_keys(v),
+                // `{$x}` is `{x: $x}`; `{a}` is `{a: .a}`.
+                (Term::Var(_), None) => true,
+                (k, None) => self.key(k),
+            }),
+            Term::BinOp(l, op, r) => match op {
+                // `r` runs on the outputs of `l`, not on the record.
+                BinaryOp::Pipe(None) => self.reads_only_keys(l),
+                BinaryOp::Pipe(Some(Pattern::Var(_)))
+                | BinaryOp::Comma
+                | BinaryOp::Alt
+                | BinaryOp::Or
+                | BinaryOp::And
+                | BinaryOp::Math(_)
+                | BinaryOp::Cmp(_) => self.reads_only_keys(l) && self.reads_only_keys(r),
+                _ => false,
+            },
+            // Without `else`, the record itself is an output.
+            Term::IfThenElse(branches, Some(otherwise)) => {
+                branches
+                    .iter()
+                    .all(|(c, t)| self.reads_only_keys(c) && self.reads_only_keys(t))
+                    && self.reads_only_keys(otherwise)
+            }
+            // The handler runs on the error, not on the record.
+            Term::TryCatch(t, _) => self.reads_only_keys(t),
+            Term::Call(name, args) => args.is_empty() && INPUT_FREE.contains(name),
+            Term::Path(head, path) => {
+                let head = match &**head {
+                    Term::Id => match path.0.first() {
+                        Some((Part::Index(k), _)) => self.key(k),
+                        _ => false,
+                    },
+                    head => self.reads_only_keys(head),
+                };
+                // Indices and slice bounds run on the record too: `.a[.i]`.
+                head && path.0.iter().all(|(part, _)| match part {
+                    Part::Index(i) => self.reads_only_keys(i),
+                    Part::Range(from, to) => from.iter().chain(to).all(|t| self.reads_only_keys(t)),
+                })
+            }
+            // `.`, `..`, `if` without `else`, reduce/foreach, definitions,
+            // labels, assignments.
+            _ => false,
+        }
+    }
+
+    /// Records `.k` for a literal `k`; anything else may read any key.
+    fn key(&mut self, k: &Term<&str>) -> bool {
+        literal(k).map(|k| self.0.insert(k.to_owned())).is_some()
+    }
+}
+
+/// A plain string literal: `"a"`, or `a` in `.a`.
+fn literal<'s>(t: &Term<&'s str>) -> Option<&'s str> {
+    match t {
+        Term::Str(None, parts) => match parts.as_slice() {
+            [StrPart::Str(s)] => Some(s),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// jq's standard definitions, parsed once per process rather than once per
 /// expression.
 fn std_defs() -> impl Iterator<Item = load::parse::Def<&'static str>> {
@@ -282,7 +435,13 @@ fn compile_jq(source: &str) -> Result<JqFilter, String> {
         .filter(|(name, _, _)| !EXCLUDED_BUILTINS.contains(name));
     let arena = Arena::default();
     let modules = Loader::new(std_defs())
-        .load(&arena, File { code: source, path: () })
+        .load(
+            &arena,
+            File {
+                code: source,
+                path: (),
+            },
+        )
         .map_err(|errs| describe_load_errors(source, errs))?;
     compile::Compiler::default()
         .with_funs(funs)
@@ -383,7 +542,7 @@ mod tests {
 
     fn eval(src: &str, record: &Value) -> Result<Scalar<'static>, String> {
         let expr = Expr::compile(src).map_err(|e| format!("compile: {e}"))?;
-        let mut input = Input::new(record);
+        let mut input = Input::new(record, &Projection::Whole);
         let out = expr.eval(&mut input)?;
         Ok(match out.scalar() {
             Scalar::Str(s) => Scalar::Str(Cow::Owned(s.into_owned())),
@@ -401,7 +560,15 @@ mod tests {
         for src in [".", ".id", ".a.b_c.D9", " .id "] {
             assert!(Expr::compile(src).unwrap().is_fast_path(), "{src}");
         }
-        for src in [".a[0]", ".a // .b", ".\"x y\"", ".a | tostring", "..", ".a.", ".1"] {
+        for src in [
+            ".a[0]",
+            ".a // .b",
+            ".\"x y\"",
+            ".a | tostring",
+            "..",
+            ".a.",
+            ".1",
+        ] {
             let fast = Expr::compile(src).map(|e| e.is_fast_path());
             assert!(!matches!(fast, Ok(true)), "{src}");
         }
@@ -419,12 +586,25 @@ mod tests {
             json!([1]),
             json!("s"),
         ];
-        for src in [".", ".id", ".a", ".a.b", ".a.n.x", ".a.f", ".a.big", ".missing.deeper"] {
+        for src in [
+            ".",
+            ".id",
+            ".a",
+            ".a.b",
+            ".a.n.x",
+            ".a.f",
+            ".a.big",
+            ".missing.deeper",
+        ] {
             let fast = Expr::compile(src).unwrap();
             let slow = Expr::compile_jq_only(src);
             for record in &records {
-                let f = fast.eval(&mut Input::new(record)).map(|o| render(&o.scalar()));
-                let s = slow.eval(&mut Input::new(record)).map(|o| render(&o.scalar()));
+                let f = fast
+                    .eval(&mut Input::new(record, &Projection::Whole))
+                    .map(|o| render(&o.scalar()));
+                let s = slow
+                    .eval(&mut Input::new(record, &Projection::Whole))
+                    .map(|o| render(&o.scalar()));
                 assert_eq!(f.is_ok(), s.is_ok(), "{src} on {record}: {f:?} vs {s:?}");
                 if let (Ok(f), Ok(s)) = (&f, &s) {
                     assert_eq!(f, s, "{src} on {record}");
@@ -446,18 +626,33 @@ mod tests {
     fn converts_every_json_type() {
         let r = json!({"n": null, "b": true, "i": -3, "u": 18446744073709551615u64, "f": 2.5,
                        "s": "é", "a": [1, {"k": "v"}], "o": {"x": 1}});
-        let roundtrip = eval(". == {n: null, b: true, i: -3, f: 2.5, s: \"é\", a: [1, {k: \"v\"}], \
-                              o: {x: 1}, u: 18446744073709551615}", &r);
+        let roundtrip = eval(
+            ". == {n: null, b: true, i: -3, f: 2.5, s: \"é\", a: [1, {k: \"v\"}], \
+                              o: {x: 1}, u: 18446744073709551615}",
+            &r,
+        );
         assert_eq!(roundtrip, Ok(Scalar::Bool(true)));
-        assert_eq!(eval(".u", &r), Ok(Scalar::BigInt("18446744073709551615".into())));
-        assert_eq!(eval(".u | . + 0 | tostring", &r).map(|s| matches!(s, Scalar::Str(_))), Ok(true));
-        assert_eq!(eval("[.a[1].k, .s] | join(\"-\")", &r), Ok(Scalar::Str("v-é".into())));
+        assert_eq!(
+            eval(".u", &r),
+            Ok(Scalar::BigInt("18446744073709551615".into()))
+        );
+        assert_eq!(
+            eval(".u | . + 0 | tostring", &r).map(|s| matches!(s, Scalar::Str(_))),
+            Ok(true)
+        );
+        assert_eq!(
+            eval("[.a[1].k, .s] | join(\"-\")", &r),
+            Ok(Scalar::Str("v-é".into()))
+        );
     }
 
     #[test]
     fn runtime_errors_are_reported_not_panicked() {
         let r = json!({"a": "text"});
-        assert_eq!(eval(".a.b", &r), Err("cannot index \"text\" with \"b\"".into()));
+        assert_eq!(
+            eval(".a.b", &r),
+            Err("cannot index \"text\" with \"b\"".into())
+        );
         assert_eq!(eval("error(\"bad record\")", &r), Err("bad record".into()));
         let halted = eval("halt", &r).unwrap_err();
         assert!(halted.contains("halt"), "{halted}");
@@ -468,18 +663,138 @@ mod tests {
     #[test]
     fn syntax_errors_carry_jaq_text_and_column() {
         let e = Expr::compile(".a | )").unwrap_err();
-        assert!(e.starts_with("jq syntax error: unexpected `)` at column 6"), "{e}");
+        assert!(
+            e.starts_with("jq syntax error: unexpected `)` at column 6"),
+            "{e}"
+        );
         let e = Expr::compile(".a |").unwrap_err();
-        assert!(e.contains("expected term, found the end of the expression"), "{e}");
+        assert!(
+            e.contains("expected term, found the end of the expression"),
+            "{e}"
+        );
         let e = Expr::compile("if . then 1").unwrap_err();
         assert!(e.contains("expected else or end"), "{e}");
         let e = Expr::compile("(.a").unwrap_err();
         assert!(e.contains("closing parenthesis"), "{e}");
         let e = Expr::compile(".a | frobnicate").unwrap_err();
-        assert!(e.contains("undefined filter `frobnicate/0` at column 6"), "{e}");
+        assert!(
+            e.contains("undefined filter `frobnicate/0` at column 6"),
+            "{e}"
+        );
         let e = Expr::compile("env.HOME").unwrap_err();
         assert!(e.contains("not available in mappings"), "{e}");
         let e = Expr::compile("$ENV.HOME").unwrap_err();
         assert!(e.contains("undefined variable"), "{e}");
+    }
+
+    #[test]
+    fn root_keys_finds_the_keys_an_expression_reads() {
+        let cases: &[(&str, &[&str])] = &[
+            (".status != \"deleted\"", &["status"]),
+            (".score == \"good\" or .score == \"bad\"", &["score"]),
+            (
+                ".user_fields.employee_no // .external_id",
+                &["external_id", "user_fields"],
+            ),
+            (
+                "if .active == false then \"left\" elif .x then 1 else \"active\" end",
+                &["active", "x"],
+            ),
+            ("\"\\(.userId)-\\(.id)\"", &["id", "userId"]),
+            (
+                "{Normal: \"normal\"}[.timeResult] // \"other\"",
+                &["timeResult"],
+            ),
+            (".workDate / 1000 | strftime(\"%Y-%m-%d\")", &["workDate"]),
+            (".a[.i]", &["a", "i"]),
+            (".[\"a b\"] | join(\",\")", &["a b"]),
+            ("{a, $__loc__, b: .c}", &["a", "c"]),
+            (".a?", &["a"]),
+            ("try .a catch .", &["a"]),
+            ("-.n, [.m], null, \"x\"", &["m", "n"]),
+            (".a as $x | .b + $x", &["a", "b"]),
+            ("now", &[]),
+            ("$__loc__ | .", &[]),
+        ];
+        for (src, keys) in cases {
+            let found = root_keys(src);
+            let want: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+            assert_eq!(found.as_deref(), Some(want.as_slice()), "{src}");
+        }
+        for src in [
+            ".",
+            "..",
+            "keys",
+            ".[]",
+            ".[0]",
+            ".[1:]",
+            "length",
+            "select(.a)",
+            "if .a then 1 end",
+            ".a |= 1",
+            "reduce .[] as $x (0; . + $x)",
+            "def f: .; f",
+            "to_entries",
+            "tostring",
+            ". as {a: $x} | $x",
+            "@base64",
+            ".[\"a\" + \"b\"]",
+            ".[.k]",
+            "{(.k)}",
+            "error",
+            "not",
+            "label $out | .a",
+            ". as $r | $r.a",
+        ] {
+            assert_eq!(root_keys(src), None, "{src}");
+        }
+    }
+
+    /// A mapping's jaq expressions see only the keys they read, with the
+    /// same results as on the whole record.
+    #[test]
+    fn projection_does_not_change_results() {
+        let exprs = [
+            ".status != \"deleted\"",
+            ".user_fields.employee_no // .external_id",
+            "if .active == false then \"left\" else \"active\" end",
+            "\"\\(.userId)-\\(.id)\"",
+            "{Normal: \"normal\"}[.timeResult] // \"other\"",
+            ".a[.i]",
+            "[.tags[]?] | length",
+            "{a, b: .c} | tostring",
+            "try .a.b catch \"failed\"",
+            ".missing | not",
+        ];
+        let records = [
+            json!({"status": "open", "user_fields": {"employee_no": "E1"}, "external_id": "x", "active": false,
+                   "userId": "u", "id": 3, "timeResult": "Normal", "a": [10, 20], "i": 1, "tags": ["t"],
+                   "c": {"d": 1}, "other": [1, 2, 3]}),
+            json!({"status": "deleted", "a": "text", "i": 0, "tags": "no", "unrelated": {"x": 1}}),
+            json!({}),
+            json!([1, 2]),
+            json!("string"),
+            json!(null),
+        ];
+        let compiled: Vec<Expr> = exprs.iter().map(|e| Expr::compile(e).unwrap()).collect();
+        let projection = Projection::of(&compiled);
+        assert!(matches!(projection, Projection::Keys(_)), "{projection:?}");
+        for record in &records {
+            for expr in &compiled {
+                let run = |p: &Projection| {
+                    expr.eval(&mut Input::new(record, p))
+                        .map(|o| render(&o.scalar()))
+                };
+                let (projected, whole) = (run(&projection), run(&Projection::Whole));
+                assert_eq!(projected.is_ok(), whole.is_ok(), "{expr:?} on {record}");
+                if let (Ok(p), Ok(w)) = (&projected, &whole) {
+                    assert_eq!(p, w, "{expr:?} on {record}");
+                }
+            }
+        }
+        // One expression that reads more makes the whole record visible.
+        let mut more = compiled;
+        more.push(Expr::compile("keys").unwrap());
+        assert_eq!(Projection::of(&more), Projection::Whole);
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::coerce::{coerce, text};
 use crate::error::{MapError, MappingError};
-use crate::expr::{Expr, Input, Scalar};
+use crate::expr::{Expr, Input, Projection, Scalar};
 use hrhub_model::{EntityKind, FieldSpec, FieldType, FieldValue, IdentityKeys, MappedEntity};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -49,6 +49,8 @@ pub struct Mapping {
     identity: [Option<Expr>; 4],
     /// In schema order, only the fields the file sets.
     fields: Vec<(&'static FieldSpec, Expr)>,
+    /// What of a record the jq expressions above read.
+    projection: Projection,
 }
 
 /// What a mapping made of one record.
@@ -106,7 +108,7 @@ impl Mapping {
     /// [`MapOutcome::Filtered`]. An error names the mapping key that failed
     /// and becomes the record's quarantine reason.
     pub fn apply(&self, record: &Value) -> Result<MapOutcome, MapError> {
-        let mut input = Input::new(record);
+        let mut input = Input::new(record, &self.projection);
         if let Some(filter) = &self.filter {
             let out = filter
                 .eval(&mut input)
@@ -214,7 +216,10 @@ fn failed(field: &str, expr: &Expr, error: String) -> MapError {
 }
 
 fn mismatch(field: &str, ty: FieldType, s: &Scalar<'_>) -> MapError {
-    MapError::new(field, format!("expected {ty}, got {}", crate::expr::render(s)))
+    MapError::new(
+        field,
+        format!("expected {ty}, got {}", crate::expr::render(s)),
+    )
 }
 
 fn missing_key(expr: &Expr, what: &str) -> MapError {
@@ -248,7 +253,10 @@ impl Checker<'_> {
                     file: self.file.to_owned(),
                     field: None,
                     line,
-                    message: format!("TOML syntax error: {}; fix the file's syntax", e.message().trim()),
+                    message: format!(
+                        "TOML syntax error: {}; fix the file's syntax",
+                        e.message().trim()
+                    ),
                 });
                 return None;
             }
@@ -279,8 +287,16 @@ impl Checker<'_> {
         }
         let [kind, stream, target, key, filter, updated_at] = strings;
 
-        let kind = self.required_text(kind, "kind", "the connector kind, e.g. `kind = \"zendesk\"`");
-        let stream = self.required_text(stream, "stream", "the connector stream, e.g. `stream = \"tickets\"`");
+        let kind = self.required_text(
+            kind,
+            "kind",
+            "the connector kind, e.g. `kind = \"zendesk\"`",
+        );
+        let stream = self.required_text(
+            stream,
+            "stream",
+            "the connector stream, e.g. `stream = \"tickets\"`",
+        );
         let target = self.target(target);
         let key = match key {
             Some(key) => self.compile("key", &key),
@@ -294,23 +310,39 @@ impl Checker<'_> {
         let identity = self.identity(identity, target);
         let fields = target.and_then(|t| self.fields(fields, t));
 
+        let (key, identity, fields) = (key?, identity?, fields?);
+        let all = [Some(&key), filter.as_ref(), updated_at.as_ref()]
+            .into_iter()
+            .chain(identity.iter().map(Option::as_ref))
+            .flatten()
+            .chain(fields.iter().map(|(_, e)| e));
+        let projection = Projection::of(all);
         Some(Mapping {
             path: self.file.to_owned(),
             kind: kind?,
             stream: stream?,
             target: target?,
-            version: format!("{}@{}", self.file, &hex::encode(Sha256::digest(self.text))[..12]),
-            key: key?,
+            version: format!(
+                "{}@{}",
+                self.file,
+                &hex::encode(Sha256::digest(self.text))[..12]
+            ),
+            key,
             filter,
             updated_at,
-            identity: identity?,
-            fields: fields?,
+            identity,
+            fields,
+            projection,
         })
     }
 
     fn line(&self, span: &Range<usize>) -> usize {
         let start = span.start.min(self.text.len());
-        self.text.as_bytes()[..start].iter().filter(|b| **b == b'\n').count() + 1
+        self.text.as_bytes()[..start]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
     }
 
     fn error(&mut self, field: &str, span: Option<Range<usize>>, message: String) {
@@ -348,7 +380,11 @@ impl Checker<'_> {
         let is_field = EntityKind::ALL.iter().any(|k| k.field(name).is_some())
             || IDENTITY_KEYS.contains(&name);
         let hint = if is_field {
-            let table = if IDENTITY_KEYS.contains(&name) { "identity" } else { "fields" };
+            let table = if IDENTITY_KEYS.contains(&name) {
+                "identity"
+            } else {
+                "fields"
+            };
             format!("; move it below the `[{table}]` header")
         } else {
             did_you_mean(name, TOP_KEYS)
@@ -473,7 +509,10 @@ impl Checker<'_> {
             }
         }
         for spec in target.fields().iter().filter(|f| f.required) {
-            if table.as_ref().is_some_and(|(t, _)| t.keys().any(|k| k.get_ref().as_ref() == spec.name)) {
+            if table
+                .as_ref()
+                .is_some_and(|(t, _)| t.keys().any(|k| k.get_ref().as_ref() == spec.name))
+            {
                 continue;
             }
             self.error(

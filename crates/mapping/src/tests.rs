@@ -86,7 +86,10 @@ fn a_valid_file_loads_with_a_content_version() {
     assert_eq!(path, FILE);
     assert_eq!(hash.len(), 12);
     assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
-    let changed = parse(&edited("ticket_id = \".id\"", "ticket_id = \".id | tostring\""));
+    let changed = parse(&edited(
+        "ticket_id = \".id\"",
+        "ticket_id = \".id | tostring\"",
+    ));
     assert_ne!(changed.version, m.version);
 }
 
@@ -97,7 +100,9 @@ fn toml_syntax_error_gives_the_line() {
     assert_eq!(e.file, FILE);
     assert_eq!(e.line, Some(line_of(&text, "status = .status")));
     assert!(e.message.starts_with("TOML syntax error"), "{e}");
-    assert!(e.to_string().starts_with(&format!("{FILE}:{}: TOML syntax error", e.line.unwrap())));
+    assert!(e
+        .to_string()
+        .starts_with(&format!("{FILE}:{}: TOML syntax error", e.line.unwrap())));
 }
 
 #[test]
@@ -107,7 +112,11 @@ fn unknown_top_level_key_is_named_with_a_suggestion() {
     assert_eq!(e.field.as_deref(), Some("filtre"));
     assert_eq!(e.line, Some(5));
     assert!(e.message.contains("did you mean `filter`?"), "{e}");
-    assert!(e.to_string().starts_with(&format!("{FILE}:5: field `filtre`: unknown key")), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{FILE}:5: field `filtre`: unknown key")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -115,7 +124,10 @@ fn a_field_above_its_table_header_is_pointed_out() {
     let text = edited("[identity]", "priority = \".priority\"\n[identity]");
     let e = parse_err(&text);
     assert_eq!(e.field.as_deref(), Some("priority"));
-    assert!(e.message.contains("move it below the `[fields]` header"), "{e}");
+    assert!(
+        e.message.contains("move it below the `[fields]` header"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -123,10 +135,15 @@ fn unknown_target_lists_the_valid_ones() {
     let e = parse_err(&edited("\"ticket_activity\"", "\"ticket_activty\""));
     assert_eq!(e.field.as_deref(), Some("target"));
     assert_eq!(e.line, Some(3));
-    assert!(e.message.contains("unknown target entity `ticket_activty`"), "{e}");
+    assert!(
+        e.message.contains("unknown target entity `ticket_activty`"),
+        "{e}"
+    );
     assert!(e.message.contains("did you mean `ticket_activity`?"), "{e}");
     assert!(
-        e.message.contains("employee, attendance_record, ticket_activity, satisfaction_rating, training_result"),
+        e.message.contains(
+            "employee, attendance_record, ticket_activity, satisfaction_rating, training_result"
+        ),
         "{e}"
     );
 }
@@ -154,8 +171,16 @@ fn unknown_field_suggests_the_nearest() {
 fn missing_required_field_is_named() {
     let e = parse_err(&edited("ticket_id = \".id\"\n", ""));
     assert_eq!(e.field.as_deref(), Some("ticket_id"));
-    assert!(e.message.contains("required by ticket_activity but not mapped"), "{e}");
-    assert!(e.message.contains("add `ticket_id = \"<jq expression>\"` under [fields]"), "{e}");
+    assert!(
+        e.message
+            .contains("required by ticket_activity but not mapped"),
+        "{e}"
+    );
+    assert!(
+        e.message
+            .contains("add `ticket_id = \"<jq expression>\"` under [fields]"),
+        "{e}"
+    );
 
     // No [fields] table at all: every required field is reported.
     let text = "kind = \"dingtalk\"\nstream = \"attendance\"\ntarget = \"attendance_record\"\nkey = \".id\"\n";
@@ -221,7 +246,11 @@ fn unknown_identity_key_is_named() {
     assert_eq!(e.field.as_deref(), Some("identity.mail"));
     assert_eq!(e.line, Some(line_of(&text, "mail =")));
     assert!(e.message.contains("did you mean `email`?"), "{e}");
-    assert!(e.message.contains("external_id, employee_no, email, mobile"), "{e}");
+    assert!(
+        e.message
+            .contains("external_id, employee_no, email, mobile"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -239,13 +268,18 @@ status = '"active"'
     assert_eq!(e.file, FILE);
     assert_eq!(e.field.as_deref(), Some("identity"));
     assert!(e.message.contains("at least one identity key"), "{e}");
-    let with_identity = text.replace("[fields]", "[identity]\nemployee_no = \".job_number\"\n\n[fields]");
+    let with_identity = text.replace(
+        "[fields]",
+        "[identity]\nemployee_no = \".job_number\"\n\n[fields]",
+    );
     parse(&with_identity);
 }
 
 #[test]
 fn all_errors_of_a_file_are_reported_in_line_order() {
-    let text = edited("filter =", "filtre =").replace("stauts", "x").replace("status = \".status\"", "stauts = \".status\"");
+    let text = edited("filter =", "filtre =")
+        .replace("stauts", "x")
+        .replace("status = \".status\"", "stauts = \".status\"");
     let errs = Mapping::parse_all_errors(FILE, &text).unwrap_err();
     let fields: Vec<_> = errs.iter().map(|e| e.field.clone().unwrap()).collect();
     assert_eq!(fields, ["filtre", "stauts"]);
@@ -282,7 +316,10 @@ fn maps_a_ticket_in_schema_order() {
                 ("ticket_id", FieldValue::Text("35436".into())),
                 ("status", FieldValue::Text("solved".into())),
                 ("channel", FieldValue::Text("email".into())),
-                ("created_at", FieldValue::DateTime(utc(2024, 5, 1, 10, 0, 0))),
+                (
+                    "created_at",
+                    FieldValue::DateTime(utc(2024, 5, 1, 10, 0, 0))
+                ),
                 ("first_reply_minutes", FieldValue::Integer(14)),
             ],
             source_updated_at: Some(utc(2024, 5, 2, 9, 12, 44)),
@@ -320,15 +357,24 @@ fn filter_false_null_or_empty_skips_the_record() {
 fn filter_runs_first() {
     // The key is missing, but the filter rejects the record before that matters.
     let m = parse(TICKETS);
-    assert_eq!(m.apply(&json!({"status": "deleted"})), Ok(MapOutcome::Filtered));
+    assert_eq!(
+        m.apply(&json!({"status": "deleted"})),
+        Ok(MapOutcome::Filtered)
+    );
 }
 
 #[test]
 fn filter_error_is_a_map_error() {
-    let m = parse(&edited("'.status != \"deleted\"'", "'.status | test(\"x\")'"));
+    let m = parse(&edited(
+        "'.status != \"deleted\"'",
+        "'.status | test(\"x\")'",
+    ));
     let e = apply_err(&m, &json!({"id": 1, "status": 5}));
     assert_eq!(e.field, "filter");
-    assert!(e.message.starts_with("`.status | test(\"x\")` failed: "), "{e}");
+    assert!(
+        e.message.starts_with("`.status | test(\"x\")` failed: "),
+        "{e}"
+    );
 }
 
 #[test]
@@ -345,9 +391,15 @@ fn key_must_be_present() {
 
 #[test]
 fn identity_keys_are_normalised() {
-    let text = edited("email = \".assignee_email\"", "email = \".email\"\nemployee_no = \".no\"\nmobile = \".mobile\"");
+    let text = edited(
+        "email = \".assignee_email\"",
+        "email = \".email\"\nemployee_no = \".no\"\nmobile = \".mobile\"",
+    );
     let m = parse(&text);
-    let e = mapped(&m, &json!({"id": 1, "assignee_id": 7, "email": " A@B.Cn\n", "no": "", "mobile": " +86 138 0000 0000 "}));
+    let e = mapped(
+        &m,
+        &json!({"id": 1, "assignee_id": 7, "email": " A@B.Cn\n", "no": "", "mobile": " +86 138 0000 0000 "}),
+    );
     assert_eq!(
         e.identity,
         IdentityKeys {
@@ -369,7 +421,10 @@ fn identity_keys_are_normalised() {
 fn required_field_mapping_to_null_is_an_error() {
     let m = parse(&edited("ticket_id = \".id\"", "ticket_id = \".ticket_id\""));
     let e = apply_err(&m, &json!({"id": 1}));
-    assert_eq!(e.to_string(), "field `ticket_id`: required by ticket_activity, but `.ticket_id` gave null");
+    assert_eq!(
+        e.to_string(),
+        "field `ticket_id`: required by ticket_activity, but `.ticket_id` gave null"
+    );
 }
 
 #[test]
@@ -430,9 +485,15 @@ result = '{Normal: "normal", Late: "late"}[.timeResult] // "other"'
     assert_eq!(
         e.fields,
         vec![
-            ("work_date", FieldValue::Date(chrono::NaiveDate::from_ymd_opt(2020, 9, 5).unwrap())),
+            (
+                "work_date",
+                FieldValue::Date(chrono::NaiveDate::from_ymd_opt(2020, 9, 5).unwrap())
+            ),
             ("check_kind", FieldValue::Text("in".into())),
-            ("checked_at", FieldValue::DateTime(Utc.with_ymd_and_hms(2020, 9, 6, 1, 12, 0).unwrap())),
+            (
+                "checked_at",
+                FieldValue::DateTime(Utc.with_ymd_and_hms(2020, 9, 6, 1, 12, 0).unwrap())
+            ),
             ("result", FieldValue::Text("late".into())),
         ]
     );
@@ -467,9 +528,14 @@ fn write(dir: &std::path::Path, rel: &str, text: &str) {
 fn add_rejects_a_second_file_for_one_stream() {
     let mut set = MappingSet::new();
     set.add(Mapping::parse("a.toml", TICKETS).unwrap()).unwrap();
-    let e = set.add(Mapping::parse("b.toml", TICKETS).unwrap()).unwrap_err();
+    let e = set
+        .add(Mapping::parse("b.toml", TICKETS).unwrap())
+        .unwrap_err();
     assert_eq!(e.file, "b.toml");
-    assert!(e.message.contains("zendesk/tickets like a.toml does"), "{e}");
+    assert!(
+        e.message.contains("zendesk/tickets like a.toml does"),
+        "{e}"
+    );
     assert_eq!(set.get("zendesk", "tickets").unwrap().path, "a.toml");
 }
 
@@ -479,17 +545,31 @@ fn load_dir_is_recursive_and_reports_every_error() {
     write(dir.path(), "zendesk/tickets.toml", TICKETS);
     write(dir.path(), "zendesk/tickets.sample.json", "[]");
     write(dir.path(), "zendesk/copy/tickets.toml", TICKETS);
-    write(dir.path(), "zendesk/broken.toml", &TICKETS.replace("status = ", "stauts = "));
+    write(
+        dir.path(),
+        "zendesk/broken.toml",
+        &TICKETS.replace("status = ", "stauts = "),
+    );
     write(dir.path(), "wecom/users.toml", "kind = ");
     let errs = MappingSet::load_dir(dir.path()).unwrap_err();
     let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
     assert_eq!(errs.len(), 3, "{text:#?}");
-    assert!(errs.iter().any(|e| e.file.ends_with("wecom/users.toml") && e.line == Some(1)));
-    assert!(errs.iter().any(|e| e.file.ends_with("zendesk/broken.toml") && e.field.as_deref() == Some("stauts")));
-    assert!(errs.iter().any(|e| e.file.ends_with("zendesk/tickets.toml") && e.message.contains("copy/tickets.toml")));
+    assert!(errs
+        .iter()
+        .any(|e| e.file.ends_with("wecom/users.toml") && e.line == Some(1)));
+    assert!(errs
+        .iter()
+        .any(|e| e.file.ends_with("zendesk/broken.toml") && e.field.as_deref() == Some("stauts")));
+    assert!(errs.iter().any(
+        |e| e.file.ends_with("zendesk/tickets.toml") && e.message.contains("copy/tickets.toml")
+    ));
 
     let e = MappingSet::load_dir(&dir.path().join("missing")).unwrap_err();
-    assert!(e[0].message.contains("cannot read the mapping folder"), "{}", e[0]);
+    assert!(
+        e[0].message.contains("cannot read the mapping folder"),
+        "{}",
+        e[0]
+    );
 }
 
 #[test]
@@ -500,7 +580,11 @@ fn user_folder_overrides_shipped_files_per_stream() {
     let users = "kind = \"zendesk\"\nstream = \"users\"\ntarget = \"employee\"\nkey = \".id\"\n\
                  [identity]\nemail = \".email\"\n[fields]\nname = \".name\"\nstatus = '\"active\"'\n";
     write(shipped.path(), "zendesk/users.toml", users);
-    write(user.path(), "tickets.toml", &TICKETS.replace("\".status\"", "'\"open\"'"));
+    write(
+        user.path(),
+        "tickets.toml",
+        &TICKETS.replace("\".status\"", "'\"open\"'"),
+    );
 
     let mut set = MappingSet::new();
     for m in MappingSet::load_dir(shipped.path()).unwrap() {
@@ -509,8 +593,15 @@ fn user_folder_overrides_shipped_files_per_stream() {
     let set = set.with_overrides(MappingSet::load_dir(user.path()).unwrap());
     let tickets = set.get("zendesk", "tickets").unwrap();
     assert!(tickets.path.starts_with(&user.path().display().to_string()));
-    assert_eq!(mapped(&tickets, &ticket()).get("status"), Some(&FieldValue::Text("open".into())));
-    assert!(set.get("zendesk", "users").unwrap().path.starts_with(&shipped.path().display().to_string()));
+    assert_eq!(
+        mapped(&tickets, &ticket()).get("status"),
+        Some(&FieldValue::Text("open".into()))
+    );
+    assert!(set
+        .get("zendesk", "users")
+        .unwrap()
+        .path
+        .starts_with(&shipped.path().display().to_string()));
     assert!(set.get("zendesk", "orgs").is_none());
     let streams: Vec<_> = set.iter().map(|m| m.stream.as_str()).collect();
     assert_eq!(streams, ["tickets", "users"]);

@@ -41,7 +41,11 @@ fn check_dir(dir: &Path) -> Report {
         Ok(m) => m,
         Err(errors) => {
             let list: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-            panic!("mapping files under {} do not load:\n{}", dir.display(), list.join("\n"));
+            panic!(
+                "mapping files under {} do not load:\n{}",
+                dir.display(),
+                list.join("\n")
+            );
         }
     };
 
@@ -51,7 +55,11 @@ fn check_dir(dir: &Path) -> Report {
         let sample = fixture(&m.path, "sample");
         if !sample.exists() {
             // Not a failure, but never silent.
-            eprintln!("note: {} has no sample ({} is missing)", m.path, sample.display());
+            eprintln!(
+                "note: {} has no sample ({} is missing)",
+                m.path,
+                sample.display()
+            );
             continue;
         }
         samples += 1;
@@ -61,10 +69,17 @@ fn check_dir(dir: &Path) -> Report {
     }
 
     // A sample without its mapping would never be checked.
-    for sample in files(dir).into_iter().filter(|p| p.to_string_lossy().ends_with(".sample.json")) {
+    for sample in files(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".sample.json"))
+    {
         let toml = PathBuf::from(sample.to_string_lossy().replace(".sample.json", ".toml"));
         if !toml.exists() {
-            failures.push(format!("{}: no mapping {} next to it", sample.display(), toml.display()));
+            failures.push(format!(
+                "{}: no mapping {} next to it",
+                sample.display(),
+                toml.display()
+            ));
         }
     }
 

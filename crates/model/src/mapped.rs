@@ -60,6 +60,9 @@ pub struct MappedEntity {
 
 impl MappedEntity {
     pub fn get(&self, field: &str) -> Option<&FieldValue> {
-        self.fields.iter().find(|(n, _)| *n == field).map(|(_, v)| v)
+        self.fields
+            .iter()
+            .find(|(n, _)| *n == field)
+            .map(|(_, v)| v)
     }
 }

@@ -213,19 +213,38 @@ mod tests {
         let prov = serde_json::json!({"connector": "c", "source_key": "k", "raw_record_id": null,
             "sync_run_id": null, "mapping_version": null, "updated_at": "2024-01-01T00:00:00Z"});
         let samples = [
-            (EntityKind::Employee, serde_json::to_value(crate::Employee {
-                id: 1, employee_no: None, name: "n".into(), email: None, mobile: None, department: None,
-                title: None, hire_date: None, probation_end: None, status: "active".into(),
-                updated_at: chrono::Utc::now(),
-            }).unwrap()),
-            (EntityKind::TrainingResult, serde_json::json!({"id": 1, "employee_id": null, "course_id": "c",
+            (
+                EntityKind::Employee,
+                serde_json::to_value(crate::Employee {
+                    id: 1,
+                    employee_no: None,
+                    name: "n".into(),
+                    email: None,
+                    mobile: None,
+                    department: None,
+                    title: None,
+                    hire_date: None,
+                    probation_end: None,
+                    status: "active".into(),
+                    updated_at: chrono::Utc::now(),
+                })
+                .unwrap(),
+            ),
+            (
+                EntityKind::TrainingResult,
+                serde_json::json!({"id": 1, "employee_id": null, "course_id": "c",
                 "course_name": null, "completed_at": null, "score": null, "score_native": null,
-                "passed": null, "attempts": null, "provenance": prov})),
+                "passed": null, "attempts": null, "provenance": prov}),
+            ),
         ];
         for (kind, value) in samples {
             let obj = value.as_object().unwrap();
             for f in kind.fields() {
-                assert!(obj.contains_key(f.name), "{kind}: {} missing from struct", f.name);
+                assert!(
+                    obj.contains_key(f.name),
+                    "{kind}: {} missing from struct",
+                    f.name
+                );
             }
         }
         // The typed structs deserialize from the field names the schema declares.

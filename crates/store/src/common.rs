@@ -564,6 +564,27 @@ impl crate::Store for ThisStore {
         Ok(())
     }
 
+    async fn lease_holder(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT holder FROM leases WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn take_over_lease(&self, name: &str, from: &str, to: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let expires = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(5));
+        let done = sqlx::query("UPDATE leases SET holder = $1, expires_at = $2 WHERE name = $3 AND holder = $4")
+            .bind(to)
+            .bind(expires)
+            .bind(name)
+            .bind(from)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done == 1)
+    }
+
     async fn changes(&self, after: i64, limit: i64) -> Result<Vec<ChangeEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, entity, entity_id, op, employee_id, sync_run_id, changed_at FROM change_log WHERE seq > $1 ORDER BY seq LIMIT $2",

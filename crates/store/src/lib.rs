@@ -18,8 +18,8 @@ pub use sqlite::SqliteStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hrhub_model::{
-    ChangeEvent, EntityKind, IdentityKeys, MappedEntity, RawRecord, RunCounts,
-    RunStatus, RunTrigger, StreamState, SyncRun,
+    ChangeEvent, EntityKind, IdentityKeys, MappedEntity, RawRecord, RunCounts, RunStatus,
+    RunTrigger, StreamState, SyncRun,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -261,6 +261,16 @@ pub trait Store: Send + Sync {
         ttl: Duration,
     ) -> Result<bool, StoreError>;
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+    /// Who holds the named lease, if anyone (expired or not).
+    async fn lease_holder(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Takes the lease over from `from` (known dead) if `from` still holds it.
+    async fn take_over_lease(
+        &self,
+        name: &str,
+        from: &str,
+        to: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
 
     // --- reads ---
     /// Change log entries with `seq > after`, oldest first.

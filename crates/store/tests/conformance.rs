@@ -31,9 +31,9 @@ where
                 .unwrap_or_else(|e| panic!("HRHUB_TEST_POSTGRES_URL is set but unusable: {e}"));
             test(Arc::new(store)).await;
         }
-        Err(_) => eprintln!(
-            "NOTICE: HRHUB_TEST_POSTGRES_URL unset; PostgreSQL half of `{name}` skipped"
-        ),
+        Err(_) => {
+            eprintln!("NOTICE: HRHUB_TEST_POSTGRES_URL unset; PostgreSQL half of `{name}` skipped")
+        }
     }
 }
 
@@ -48,7 +48,10 @@ fn ticket(key: &str, status: &str, agent: Option<&str>) -> MappedEntity {
         fields: vec![
             ("ticket_id", FieldValue::Text(key.to_string())),
             ("status", FieldValue::Text(status.to_string())),
-            ("created_at", FieldValue::DateTime(Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 0).unwrap())),
+            (
+                "created_at",
+                FieldValue::DateTime(Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 0).unwrap()),
+            ),
         ],
         source_updated_at: None,
     }
@@ -66,8 +69,16 @@ fn employee(no: &str, name: &str, email: Option<&str>) -> MappedEntity {
         fields: vec![
             ("employee_no", FieldValue::Text(no.to_string())),
             ("name", FieldValue::Text(name.to_string())),
-            ("email", email.map(|e| FieldValue::Text(e.to_string())).unwrap_or(FieldValue::Null)),
-            ("hire_date", FieldValue::Date(chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap())),
+            (
+                "email",
+                email
+                    .map(|e| FieldValue::Text(e.to_string()))
+                    .unwrap_or(FieldValue::Null),
+            ),
+            (
+                "hire_date",
+                FieldValue::Date(chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap()),
+            ),
             ("status", FieldValue::Text("active".into())),
         ],
         source_updated_at: None,
@@ -97,12 +108,20 @@ async fn landing_stops_unchanged_records() {
         let rec = RawRecord::upsert("tickets", "1", json!({"id": 1, "status": "open"}));
         let mut tx = store.begin().await.unwrap();
         let first = tx.land("zd", &rec, None).await.unwrap();
-        let Landing::Changed { raw_record_id } = first else { panic!("new record must land") };
+        let Landing::Changed { raw_record_id } = first else {
+            panic!("new record must land")
+        };
         assert_eq!(tx.land("zd", &rec, None).await.unwrap(), Landing::Unchanged);
         let changed = RawRecord::upsert("tickets", "1", json!({"id": 1, "status": "solved"}));
-        assert_eq!(tx.land("zd", &changed, None).await.unwrap(), Landing::Changed { raw_record_id });
+        assert_eq!(
+            tx.land("zd", &changed, None).await.unwrap(),
+            Landing::Changed { raw_record_id }
+        );
         // the same id in another stream or connector is another record
-        assert!(matches!(tx.land("zd2", &rec, None).await.unwrap(), Landing::Changed { .. }));
+        assert!(matches!(
+            tx.land("zd2", &rec, None).await.unwrap(),
+            Landing::Changed { .. }
+        ));
         tx.commit().await.unwrap();
         assert_eq!(store.holdings("zd", "tickets").await.unwrap().records, 1);
         let raws = store.raw_records("zd", "tickets", 0, 10).await.unwrap();
@@ -115,20 +134,46 @@ async fn landing_stops_unchanged_records() {
 async fn entity_upserts_are_idempotent_and_partial() {
     on_both("upsert", |store| async move {
         let mut tx = store.begin().await.unwrap();
-        let a = tx.upsert_entity(&ticket("1", "open", None), None, &ctx()).await.unwrap();
+        let a = tx
+            .upsert_entity(&ticket("1", "open", None), None, &ctx())
+            .await
+            .unwrap();
         assert!(a.changed);
-        let again = tx.upsert_entity(&ticket("1", "open", None), None, &ctx()).await.unwrap();
-        assert_eq!(again, hrhub_store::Upserted { id: a.id, changed: false });
+        let again = tx
+            .upsert_entity(&ticket("1", "open", None), None, &ctx())
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            hrhub_store::Upserted {
+                id: a.id,
+                changed: false
+            }
+        );
         // a second mapping (ticket metrics) sets other columns of the same row
         let metrics = MappedEntity {
-            fields: vec![("reopens", FieldValue::Integer(2)), ("first_reply_minutes", FieldValue::Integer(14))],
+            fields: vec![
+                ("reopens", FieldValue::Integer(2)),
+                ("first_reply_minutes", FieldValue::Integer(14)),
+            ],
             ..ticket("1", "open", None)
         };
-        assert!(tx.upsert_entity(&metrics, None, &ctx()).await.unwrap().changed);
+        assert!(
+            tx.upsert_entity(&metrics, None, &ctx())
+                .await
+                .unwrap()
+                .changed
+        );
         tx.commit().await.unwrap();
-        let rows = store.entity_rows(EntityKind::TicketActivity, 0, 10).await.unwrap();
+        let rows = store
+            .entity_rows(EntityKind::TicketActivity, 0, 10)
+            .await
+            .unwrap();
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0]["status"], "open", "fields a mapping does not set are kept");
+        assert_eq!(
+            rows[0]["status"], "open",
+            "fields a mapping does not set are kept"
+        );
         assert_eq!(rows[0]["reopens"], 2);
         assert_eq!(rows[0]["created_at"], "2024-05-01T10:00:00Z");
         assert_eq!(rows[0]["mapping_version"], "m@1");
@@ -141,13 +186,27 @@ async fn entity_upserts_are_idempotent_and_partial() {
 async fn older_source_versions_do_not_overwrite_newer() {
     on_both("stale", |store| async move {
         let t = |h| Utc.with_ymd_and_hms(2024, 5, 1, h, 0, 0).unwrap();
-        let newer = MappedEntity { source_updated_at: Some(t(12)), ..ticket("9", "solved", None) };
-        let stale = MappedEntity { source_updated_at: Some(t(11)), ..ticket("9", "open", None) };
+        let newer = MappedEntity {
+            source_updated_at: Some(t(12)),
+            ..ticket("9", "solved", None)
+        };
+        let stale = MappedEntity {
+            source_updated_at: Some(t(11)),
+            ..ticket("9", "open", None)
+        };
         let mut tx = store.begin().await.unwrap();
         tx.upsert_entity(&newer, None, &ctx()).await.unwrap();
-        assert!(!tx.upsert_entity(&stale, None, &ctx()).await.unwrap().changed);
+        assert!(
+            !tx.upsert_entity(&stale, None, &ctx())
+                .await
+                .unwrap()
+                .changed
+        );
         tx.commit().await.unwrap();
-        let rows = store.entity_rows(EntityKind::TicketActivity, 0, 10).await.unwrap();
+        let rows = store
+            .entity_rows(EntityKind::TicketActivity, 0, 10)
+            .await
+            .unwrap();
         assert_eq!(rows[0]["status"], "solved");
     })
     .await;
@@ -157,23 +216,50 @@ async fn older_source_versions_do_not_overwrite_newer() {
 async fn rolled_back_batches_leave_no_trace_and_no_gap() {
     on_both("rollback", |store| async move {
         let mut tx = store.begin().await.unwrap();
-        tx.upsert_entity(&ticket("1", "open", None), None, &ctx()).await.unwrap();
+        tx.upsert_entity(&ticket("1", "open", None), None, &ctx())
+            .await
+            .unwrap();
         tx.set_cursor("zd", "tickets", Some("c1")).await.unwrap();
         tx.commit().await.unwrap();
 
         let mut tx = store.begin().await.unwrap();
-        tx.land("zd", &RawRecord::upsert("tickets", "2", json!({"id": 2})), None).await.unwrap();
-        tx.upsert_entity(&ticket("2", "open", None), None, &ctx()).await.unwrap();
+        tx.land(
+            "zd",
+            &RawRecord::upsert("tickets", "2", json!({"id": 2})),
+            None,
+        )
+        .await
+        .unwrap();
+        tx.upsert_entity(&ticket("2", "open", None), None, &ctx())
+            .await
+            .unwrap();
         tx.set_cursor("zd", "tickets", Some("c2")).await.unwrap();
         drop(tx); // crash before commit
 
-        assert_eq!(store.stream_state("zd", "tickets").await.unwrap().unwrap().cursor.as_deref(), Some("c1"));
+        assert_eq!(
+            store
+                .stream_state("zd", "tickets")
+                .await
+                .unwrap()
+                .unwrap()
+                .cursor
+                .as_deref(),
+            Some("c1")
+        );
         assert_eq!(store.holdings("zd", "tickets").await.unwrap().records, 0);
         let mut tx = store.begin().await.unwrap();
-        tx.upsert_entity(&ticket("3", "open", None), None, &ctx()).await.unwrap();
+        tx.upsert_entity(&ticket("3", "open", None), None, &ctx())
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         assert_eq!(assert_gap_free(&*store).await, 2);
-        assert_eq!(store.entity_counts(EntityKind::TicketActivity).await.unwrap(), (2, 2));
+        assert_eq!(
+            store
+                .entity_counts(EntityKind::TicketActivity)
+                .await
+                .unwrap(),
+            (2, 2)
+        );
     })
     .await;
 }
@@ -183,18 +269,55 @@ async fn identities_resolve_now_or_when_the_person_arrives() {
     on_both("identity", |store| async move {
         let mut tx = store.begin().await.unwrap();
         // a ticket arrives before its agent: stored unmatched
-        tx.upsert_entity(&ticket("1", "open", Some("235323")), None, &ctx()).await.unwrap();
-        let emp = tx.upsert_employee(None, &employee("00417", "Li Wei", Some("li.wei@acme.com")), &ctx()).await.unwrap();
+        tx.upsert_entity(&ticket("1", "open", Some("235323")), None, &ctx())
+            .await
+            .unwrap();
+        let emp = tx
+            .upsert_employee(
+                None,
+                &employee("00417", "Li Wei", Some("li.wei@acme.com")),
+                &ctx(),
+            )
+            .await
+            .unwrap();
         assert!(emp.changed);
-        assert_eq!(tx.employee_by_key(MatchKey::EmployeeNo, "00417").await.unwrap(), Some(emp.id));
-        assert_eq!(tx.employee_by_key(MatchKey::Email, "li.wei@acme.com").await.unwrap(), Some(emp.id));
-        assert_eq!(tx.employee_by_key(MatchKey::Email, "nobody@acme.com").await.unwrap(), None);
+        assert_eq!(
+            tx.employee_by_key(MatchKey::EmployeeNo, "00417")
+                .await
+                .unwrap(),
+            Some(emp.id)
+        );
+        assert_eq!(
+            tx.employee_by_key(MatchKey::Email, "li.wei@acme.com")
+                .await
+                .unwrap(),
+            Some(emp.id)
+        );
+        assert_eq!(
+            tx.employee_by_key(MatchKey::Email, "nobody@acme.com")
+                .await
+                .unwrap(),
+            None
+        );
         // linking the agent's account attaches the waiting ticket
-        tx.link_identity("zd", "235323", emp.id, "employee_no").await.unwrap();
-        assert_eq!(tx.employee_by_link("zd", "235323").await.unwrap(), Some(emp.id));
-        tx.link_identity("zd", "235323", emp.id, "employee_no").await.unwrap(); // idempotent
+        tx.link_identity("zd", "235323", emp.id, "employee_no")
+            .await
+            .unwrap();
+        assert_eq!(
+            tx.employee_by_link("zd", "235323").await.unwrap(),
+            Some(emp.id)
+        );
+        tx.link_identity("zd", "235323", emp.id, "employee_no")
+            .await
+            .unwrap(); // idempotent
         tx.commit().await.unwrap();
-        assert_eq!(store.entity_counts(EntityKind::TicketActivity).await.unwrap(), (1, 0));
+        assert_eq!(
+            store
+                .entity_counts(EntityKind::TicketActivity)
+                .await
+                .unwrap(),
+            (1, 0)
+        );
         let changes = store.changes(0, 10).await.unwrap();
         assert_eq!(changes.len(), 3, "ticket, employee, ticket attached");
         assert_eq!(changes[2].employee_id, Some(emp.id));
@@ -202,24 +325,56 @@ async fn identities_resolve_now_or_when_the_person_arrives() {
         // waiting rows keyed by e-mail attach when an employee with that e-mail is resolved
         let mut tx = store.begin().await.unwrap();
         let by_mail = MappedEntity {
-            identity: IdentityKeys { email: Some("ann@acme.com".into()), ..Default::default() },
+            identity: IdentityKeys {
+                email: Some("ann@acme.com".into()),
+                ..Default::default()
+            },
             ..ticket("2", "open", None)
         };
         tx.upsert_entity(&by_mail, None, &ctx()).await.unwrap();
-        let ann = tx.upsert_employee(None, &employee("00500", "Ann", Some("ann@acme.com")), &ctx()).await.unwrap();
-        let keys = IdentityKeys { email: Some("ann@acme.com".into()), ..Default::default() };
+        let ann = tx
+            .upsert_employee(
+                None,
+                &employee("00500", "Ann", Some("ann@acme.com")),
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        let keys = IdentityKeys {
+            email: Some("ann@acme.com".into()),
+            ..Default::default()
+        };
         assert_eq!(tx.resolve_waiting(ann.id, &keys).await.unwrap(), 1);
         // updating with the same values is no change; a null does not blank a field
         let mut same = employee("00500", "Ann", None);
         same.fields.retain(|(n, _)| *n != "hire_date");
-        assert!(!tx.upsert_employee(Some(ann.id), &same, &ctx()).await.unwrap().changed);
-        assert!(tx.upsert_employee(Some(ann.id), &employee("00500", "Ann Lee", None), &ctx()).await.unwrap().changed);
+        assert!(
+            !tx.upsert_employee(Some(ann.id), &same, &ctx())
+                .await
+                .unwrap()
+                .changed
+        );
+        assert!(
+            tx.upsert_employee(Some(ann.id), &employee("00500", "Ann Lee", None), &ctx())
+                .await
+                .unwrap()
+                .changed
+        );
         tx.commit().await.unwrap();
-        let emps = store.entity_rows(EntityKind::Employee, 0, 10).await.unwrap();
+        let emps = store
+            .entity_rows(EntityKind::Employee, 0, 10)
+            .await
+            .unwrap();
         assert_eq!(emps[1]["name"], "Ann Lee");
         assert_eq!(emps[1]["email"], "ann@acme.com");
         assert_eq!(emps[1]["hire_date"], "2024-03-01");
-        assert_eq!(store.entity_counts(EntityKind::TicketActivity).await.unwrap(), (2, 0));
+        assert_eq!(
+            store
+                .entity_counts(EntityKind::TicketActivity)
+                .await
+                .unwrap(),
+            (2, 0)
+        );
         assert_gap_free(&*store).await;
     })
     .await;
@@ -229,18 +384,45 @@ async fn identities_resolve_now_or_when_the_person_arrives() {
 async fn deletes_are_soft_and_logged() {
     on_both("delete", |store| async move {
         let mut tx = store.begin().await.unwrap();
-        tx.upsert_entity(&ticket("1", "open", None), None, &ctx()).await.unwrap();
-        assert!(tx.delete_entity(EntityKind::TicketActivity, "zd", "1", &ctx()).await.unwrap());
-        assert!(!tx.delete_entity(EntityKind::TicketActivity, "zd", "1", &ctx()).await.unwrap());
+        tx.upsert_entity(&ticket("1", "open", None), None, &ctx())
+            .await
+            .unwrap();
+        assert!(tx
+            .delete_entity(EntityKind::TicketActivity, "zd", "1", &ctx())
+            .await
+            .unwrap());
+        assert!(!tx
+            .delete_entity(EntityKind::TicketActivity, "zd", "1", &ctx())
+            .await
+            .unwrap());
         tx.commit().await.unwrap();
-        assert_eq!(store.entity_counts(EntityKind::TicketActivity).await.unwrap().0, 0);
+        assert_eq!(
+            store
+                .entity_counts(EntityKind::TicketActivity)
+                .await
+                .unwrap()
+                .0,
+            0
+        );
         let changes = store.changes(0, 10).await.unwrap();
         assert_eq!(changes.last().unwrap().op, ChangeOp::Delete);
         // an upstream undelete brings it back
         let mut tx = store.begin().await.unwrap();
-        assert!(tx.upsert_entity(&ticket("1", "open", None), None, &ctx()).await.unwrap().changed);
+        assert!(
+            tx.upsert_entity(&ticket("1", "open", None), None, &ctx())
+                .await
+                .unwrap()
+                .changed
+        );
         tx.commit().await.unwrap();
-        assert_eq!(store.entity_counts(EntityKind::TicketActivity).await.unwrap().0, 1);
+        assert_eq!(
+            store
+                .entity_counts(EntityKind::TicketActivity)
+                .await
+                .unwrap()
+                .0,
+            1
+        );
     })
     .await;
 }
@@ -250,14 +432,35 @@ async fn quarantine_keeps_payload_and_reason() {
     on_both("quarantine", |store| async move {
         let rec = RawRecord::upsert("tickets", "7", json!({"id": 7, "created_at": "not a date"}));
         let mut tx = store.begin().await.unwrap();
-        tx.quarantine("zd", &rec, None, "field `created_at`: bad", Some("m@1"), Some(3)).await.unwrap();
-        tx.quarantine("zd", &rec, None, "field `created_at`: still bad", Some("m@2"), Some(4)).await.unwrap();
+        tx.quarantine(
+            "zd",
+            &rec,
+            None,
+            "field `created_at`: bad",
+            Some("m@1"),
+            Some(3),
+        )
+        .await
+        .unwrap();
+        tx.quarantine(
+            "zd",
+            &rec,
+            None,
+            "field `created_at`: still bad",
+            Some("m@2"),
+            Some(4),
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         let q = store.quarantined(Some("zd"), 10).await.unwrap();
         assert_eq!(q.len(), 1, "one open entry per record");
         assert_eq!(q[0].reason, "field `created_at`: still bad");
         assert_eq!(q[0].payload["created_at"], "not a date");
-        assert_eq!(store.holdings("zd", "tickets").await.unwrap().quarantined, 1);
+        assert_eq!(
+            store.holdings("zd", "tickets").await.unwrap().quarantined,
+            1
+        );
         let mut tx = store.begin().await.unwrap();
         tx.resolve_quarantine("zd", "tickets", "7").await.unwrap();
         tx.commit().await.unwrap();
@@ -269,18 +472,40 @@ async fn quarantine_keeps_payload_and_reason() {
 #[tokio::test]
 async fn runs_are_recorded() {
     on_both("runs", |store| async move {
-        let id = store.start_run("zd", "tickets", RunTrigger::Manual).await.unwrap();
+        let id = store
+            .start_run("zd", "tickets", RunTrigger::Manual)
+            .await
+            .unwrap();
         let runs = store.runs(Some("zd"), None, 10).await.unwrap();
         assert_eq!(runs[0].status, RunStatus::Running);
-        let counts = RunCounts { fetched: 10, unchanged: 3, upserted: 5, quarantined: 1, filtered: 1, unmatched: 2 };
+        let counts = RunCounts {
+            fetched: 10,
+            unchanged: 3,
+            upserted: 5,
+            quarantined: 1,
+            filtered: 1,
+            unmatched: 2,
+        };
         store.update_run(id, &counts).await.unwrap();
-        store.finish_run(id, RunStatus::Failed, &counts, Some("authentication failed")).await.unwrap();
+        store
+            .finish_run(
+                id,
+                RunStatus::Failed,
+                &counts,
+                Some("authentication failed"),
+            )
+            .await
+            .unwrap();
         let run = &store.runs(Some("zd"), Some("tickets"), 10).await.unwrap()[0];
         assert_eq!(run.counts, counts);
         assert_eq!(run.status, RunStatus::Failed);
         assert_eq!(run.error.as_deref(), Some("authentication failed"));
         assert!(run.finished_at.is_some());
-        assert!(store.runs(Some("other"), None, 10).await.unwrap().is_empty());
+        assert!(store
+            .runs(Some("other"), None, 10)
+            .await
+            .unwrap()
+            .is_empty());
     })
     .await;
 }
@@ -291,12 +516,40 @@ async fn leases_are_exclusive_until_they_expire() {
         let ttl = Duration::from_secs(60);
         assert!(store.acquire_lease("zd/tickets", "a", ttl).await.unwrap());
         assert!(!store.acquire_lease("zd/tickets", "b", ttl).await.unwrap());
-        assert!(store.acquire_lease("zd/tickets", "a", ttl).await.unwrap(), "holder renews");
-        assert!(store.acquire_lease("zd/users", "b", ttl).await.unwrap(), "other streams are free");
+        assert!(
+            store.acquire_lease("zd/tickets", "a", ttl).await.unwrap(),
+            "holder renews"
+        );
+        assert!(
+            store.acquire_lease("zd/users", "b", ttl).await.unwrap(),
+            "other streams are free"
+        );
         store.release_lease("zd/tickets", "a").await.unwrap();
-        assert!(store.acquire_lease("zd/tickets", "b", Duration::from_millis(1)).await.unwrap());
+        assert!(store
+            .acquire_lease("zd/tickets", "b", Duration::from_millis(1))
+            .await
+            .unwrap());
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(store.acquire_lease("zd/tickets", "a", ttl).await.unwrap(), "expired lease is taken over");
+        assert!(
+            store.acquire_lease("zd/tickets", "a", ttl).await.unwrap(),
+            "expired lease is taken over"
+        );
+        assert_eq!(
+            store.lease_holder("zd/tickets").await.unwrap().as_deref(),
+            Some("a")
+        );
+        assert!(
+            !store
+                .take_over_lease("zd/tickets", "b", "c", ttl)
+                .await
+                .unwrap(),
+            "only from the current holder"
+        );
+        assert!(store
+            .take_over_lease("zd/tickets", "a", "c", ttl)
+            .await
+            .unwrap());
+        assert!(!store.acquire_lease("zd/tickets", "a", ttl).await.unwrap());
     })
     .await;
 }
@@ -312,7 +565,9 @@ async fn concurrent_writers_get_gap_free_commit_ordered_sequences() {
                     let mut tx = store.begin().await.unwrap();
                     for i in 0..5 {
                         let key = format!("{w}-{b}-{i}");
-                        tx.upsert_entity(&ticket(&key, "open", None), None, &ctx()).await.unwrap();
+                        tx.upsert_entity(&ticket(&key, "open", None), None, &ctx())
+                            .await
+                            .unwrap();
                     }
                     tx.commit().await.unwrap();
                 }
@@ -348,7 +603,11 @@ async fn every_schema_field_round_trips_through_its_column() {
                 entity: kind,
                 key: "k".into(),
                 identity: IdentityKeys::default(),
-                fields: kind.fields().iter().map(|f| (f.name, sample_value(f.ty))).collect(),
+                fields: kind
+                    .fields()
+                    .iter()
+                    .map(|f| (f.name, sample_value(f.ty)))
+                    .collect(),
                 source_updated_at: None,
             };
             if kind == EntityKind::Employee {
@@ -365,7 +624,11 @@ async fn every_schema_field_round_trips_through_its_column() {
                 let got = &rows[0][f.name];
                 let same = match (&expected, got) {
                     // instants come back in RFC 3339 with Z
-                    (serde_json::Value::String(_), serde_json::Value::String(g)) if f.ty == hrhub_model::FieldType::DateTime => g == "2024-02-29T08:30:00Z",
+                    (serde_json::Value::String(_), serde_json::Value::String(g))
+                        if f.ty == hrhub_model::FieldType::DateTime =>
+                    {
+                        g == "2024-02-29T08:30:00Z"
+                    }
                     _ => &expected == got,
                 };
                 assert!(same, "{kind}.{}: wrote {expected}, read {got}", f.name);

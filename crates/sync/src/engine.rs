@@ -82,7 +82,7 @@ impl SyncEngine {
             mappings,
             holder: format!(
                 "{}:{}:{:x}",
-                std::env::var("HOSTNAME").unwrap_or_else(|_| "hub".into()),
+                hostname(),
                 std::process::id(),
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -144,17 +144,39 @@ impl SyncEngine {
         }
         let mapping = self.mapping_for(conn.source.kind(), stream)?;
         let lease = format!("{}/{}", conn.id, stream);
-        if !self
-            .store
-            .acquire_lease(&lease, &self.holder, self.lease_ttl)
-            .await?
-        {
+        if !self.take_lease(&lease).await? {
             return Err(SyncError::Busy(lease));
         }
         let result = self.run_leased(conn, stream, &mapping, options).await;
         // A lease that fails to release simply expires.
         let _ = self.store.release_lease(&lease, &self.holder).await;
         result
+    }
+
+    /// Takes the stream's lease. A lease left by a process on this host that
+    /// no longer runs (killed mid-sync) is taken over at once instead of
+    /// blocking the stream until it expires.
+    async fn take_lease(&self, lease: &str) -> Result<bool, StoreError> {
+        if self
+            .store
+            .acquire_lease(lease, &self.holder, self.lease_ttl)
+            .await?
+        {
+            return Ok(true);
+        }
+        match self.store.lease_holder(lease).await? {
+            Some(holder) if holder_is_dead(&holder) => {
+                tracing::warn!(
+                    lease,
+                    holder,
+                    "taking over the lease of a process that no longer runs"
+                );
+                self.store
+                    .take_over_lease(lease, &holder, &self.holder, self.lease_ttl)
+                    .await
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn run_leased(
@@ -183,7 +205,9 @@ impl SyncEngine {
             .finish_run(run_id, status, &counts, error.as_deref())
             .await?;
         match &error {
-            Some(e) => tracing::error!(connector = %conn.id, stream, run_id, error = %e, "sync failed"),
+            Some(e) => {
+                tracing::error!(connector = %conn.id, stream, run_id, error = %e, "sync failed")
+            }
             None => tracing::info!(connector = %conn.id, stream, run_id, ?counts, "sync finished"),
         }
         Ok(SyncOutcome {
@@ -197,7 +221,11 @@ impl SyncEngine {
 
     /// A run left `running` by a process that died holding this stream's
     /// lease (we hold it now) is marked failed so status tells the truth.
-    async fn close_interrupted_runs(&self, connector: &str, stream: &str) -> Result<(), StoreError> {
+    async fn close_interrupted_runs(
+        &self,
+        connector: &str,
+        stream: &str,
+    ) -> Result<(), StoreError> {
         for run in self.store.runs(Some(connector), Some(stream), 20).await? {
             if run.status == RunStatus::Running {
                 self.store
@@ -233,14 +261,8 @@ impl SyncEngine {
         loop {
             let page = conn.source.read_page(stream, cursor.as_deref()).await?;
             let mut tx = self.store.begin().await?;
-            let page_counts = apply_records(
-                &mut *tx,
-                &conn.id,
-                mapping,
-                &page.records,
-                Some(run_id),
-            )
-            .await?;
+            let page_counts =
+                apply_records(&mut *tx, &conn.id, mapping, &page.records, Some(run_id)).await?;
             tx.set_cursor(&conn.id, stream, page.cursor.as_deref())
                 .await?;
             tx.commit().await?;
@@ -248,7 +270,11 @@ impl SyncEngine {
             self.store.update_run(run_id, counts).await?;
             // keep the lease while a long backfill runs
             self.store
-                .acquire_lease(&format!("{}/{stream}", conn.id), &self.holder, self.lease_ttl)
+                .acquire_lease(
+                    &format!("{}/{stream}", conn.id),
+                    &self.holder,
+                    self.lease_ttl,
+                )
                 .await?;
             if let Some(progress) = &options.progress {
                 progress(stream, counts);
@@ -280,7 +306,16 @@ pub async fn apply_records(
             }
             Landing::Changed { raw_record_id } => raw_record_id,
         };
-        map_landed(tx, connector, mapping, record, raw_record_id, run_id, &mut counts).await?;
+        map_landed(
+            tx,
+            connector,
+            mapping,
+            record,
+            raw_record_id,
+            run_id,
+            &mut counts,
+        )
+        .await?;
     }
     Ok(counts)
 }
@@ -363,10 +398,59 @@ async fn write_employee(
     let upserted = tx
         .upsert_employee(resolution.map(|r| r.employee_id), mapped, ctx)
         .await?;
-    let external_id = mapped.identity.external_id.as_deref().unwrap_or(&mapped.key);
+    let external_id = mapped
+        .identity
+        .external_id
+        .as_deref()
+        .unwrap_or(&mapped.key);
     let matched_by = resolution.map_or("created", |r| r.matched_by);
     tx.link_identity(connector, external_id, upserted.id, matched_by)
         .await?;
     tx.resolve_waiting(upserted.id, &mapped.identity).await?;
     Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// True only when the holder (`host:pid:nonce`) is on this host and its
+/// process is gone. Other hosts' leases are left to expire.
+fn holder_is_dead(holder: &str) -> bool {
+    let mut parts = holder.split(':');
+    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    if host != hostname() || !std::path::Path::new("/proc/self").exists() {
+        return false;
+    }
+    match pid.parse::<u32>() {
+        Ok(pid) if pid != std::process::id() => {
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_vanished_holders_count_as_dead() {
+        let me = format!("{}:{}:1", hostname(), std::process::id());
+        assert!(!holder_is_dead(&me));
+        assert!(holder_is_dead(&format!(
+            "{}:{}:1",
+            hostname(),
+            u32::MAX - 1
+        )));
+        assert!(!holder_is_dead(&format!("another-host:{}:1", u32::MAX - 1)));
+        assert!(!holder_is_dead("garbage"));
+    }
 }

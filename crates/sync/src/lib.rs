@@ -10,6 +10,8 @@ mod engine;
 mod identity;
 mod status;
 
-pub use engine::{apply_records, map_landed, ConnectorHandle, SyncEngine, SyncError, SyncOptions, SyncOutcome};
+pub use engine::{
+    apply_records, map_landed, ConnectorHandle, SyncEngine, SyncError, SyncOptions, SyncOutcome,
+};
 pub use identity::{resolve, Resolution};
 pub use status::{connector_status, StreamStatus};
