@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use config::Config;
 use hrhub_model::{RunCounts, RunTrigger};
-use hrhub_sync::{SyncEngine, SyncOptions};
+use hrhub_sync::{ProgressFn, SyncEngine, SyncOptions};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -211,13 +211,13 @@ impl Hub {
         let mut failed = false;
         for conn in &targets {
             let id = conn.id.clone();
-            let progress: Option<Arc<dyn Fn(&str, &RunCounts) + Send + Sync>> = interactive.then(|| {
+            let progress: Option<ProgressFn> = interactive.then(|| {
                 Arc::new(move |stream: &str, c: &RunCounts| {
                     eprint!(
                         "\r{id}/{stream}: fetched {} · unchanged {} · upserted {} · quarantined {}   ",
                         c.fetched, c.unchanged, c.upserted, c.quarantined
                     );
-                }) as Arc<dyn Fn(&str, &RunCounts) + Send + Sync>
+                }) as ProgressFn
             });
             let options = SyncOptions {
                 trigger: RunTrigger::Manual,

@@ -457,11 +457,15 @@ fn describe_load_errors(code: &str, errs: load::Errors<&str, ()>) -> String {
                 format!("cannot include `{path}` ({why}); modules are not supported in mappings")
             })),
             load::Error::Lex(errs) => parts.extend(errs.into_iter().map(|(expect, at)| {
-                let near: String = at.chars().take(12).collect();
                 let pos = position(code, at);
-                match expect {
-                    lex::Expect::Token => format!("unexpected `{near}`{pos}"),
-                    _ => format!("expected {} near `{near}`{pos}", lex_expect(&expect)),
+                let what = lex_expect(&expect);
+                match (expect, at.chars().next()) {
+                    (_, None) => format!("expected {what} at the end of the expression"),
+                    (lex::Expect::Token, Some(c)) => format!("unexpected `{c}`{pos}"),
+                    (_, Some(_)) => {
+                        let near: String = at.chars().take(12).collect();
+                        format!("expected {what} near `{near}`{pos}")
+                    }
                 }
             })),
             load::Error::Parse(errs) => parts.extend(errs.into_iter().map(|(expect, found)| {

@@ -4,7 +4,11 @@
 //!
 //! A file is checked against its target's schema ([`hrhub_model::EntityKind::fields`])
 //! when it is loaded, and each expression is compiled once; [`Mapping::apply`]
-//! then maps records without re-parsing anything.
+//! then maps records without re-parsing anything. Each expression's first
+//! output counts (none or `null` is `Null`), coerced to the field's type;
+//! a record `filter` rejects is [`MapOutcome::Filtered`], and any other
+//! failure is a [`MapError`] naming the field, which becomes the record's
+//! quarantine reason.
 //!
 //! ```toml
 //! kind = "zendesk"

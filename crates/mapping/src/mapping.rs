@@ -98,6 +98,10 @@ impl Mapping {
         match mapping {
             Some(mapping) if errors.is_empty() => Ok(mapping),
             _ => {
+                // Every check that gives up reports why; never return no reason.
+                if errors.is_empty() {
+                    errors.push(MappingError::file(path, "the mapping is invalid"));
+                }
                 errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
                 Err(errors)
             }
@@ -133,7 +137,7 @@ impl Mapping {
         let mut ids = [None, None, None, None];
         for ((slot, expr), name) in ids.iter_mut().zip(&self.identity).zip(IDENTITY_KEYS) {
             if let Some(expr) = expr {
-                *slot = self.identity_key(name, expr, &mut input)?;
+                *slot = identity_key(name, expr, &mut input)?;
             }
         }
         let [external_id, employee_no, email, mobile] = ids;
@@ -187,24 +191,26 @@ impl Mapping {
             source_updated_at,
         }))
     }
+}
 
-    /// An identity key as text, trimmed; empty means absent.
-    fn identity_key(
-        &self,
-        name: &str,
-        expr: &Expr,
-        input: &mut Input<'_>,
-    ) -> Result<Option<String>, MapError> {
-        let field = || format!("identity.{name}");
-        let out = expr.eval(input).map_err(|e| failed(&field(), expr, e))?;
-        let s = out.scalar();
-        if s == Scalar::Null {
-            return Ok(None);
-        }
-        let value = text(&s).ok_or_else(|| mismatch(&field(), FieldType::Text, &s))?;
-        let value = value.trim();
-        Ok((!value.is_empty()).then(|| value.to_owned()))
+/// An identity key as text, trimmed; empty means absent.
+fn identity_key(
+    name: &str,
+    expr: &Expr,
+    input: &mut Input<'_>,
+) -> Result<Option<String>, MapError> {
+    let field = || format!("identity.{name}");
+    let out = expr.eval(input).map_err(|e| failed(&field(), expr, e))?;
+    let s = out.scalar();
+    if s == Scalar::Null {
+        return Ok(None);
     }
+    let value = text(&s).ok_or_else(|| mismatch(&field(), FieldType::Text, &s))?;
+    Ok(match value.trim() {
+        "" => None,
+        trimmed if trimmed.len() == value.len() => Some(value),
+        trimmed => Some(trimmed.to_owned()),
+    })
 }
 
 fn first(mut errors: Vec<MappingError>) -> MappingError {
@@ -243,6 +249,14 @@ struct Checker<'a> {
 /// A string value and where its key is.
 type Entry = (String, Range<usize>);
 
+/// A top-level string key of the file.
+enum Slot {
+    Missing,
+    /// Present but not a string; already reported.
+    Invalid,
+    Given(Entry),
+}
+
 impl Checker<'_> {
     fn check(&mut self) -> Option<Mapping> {
         let doc = match DeTable::parse(self.text) {
@@ -262,7 +276,7 @@ impl Checker<'_> {
             }
         };
 
-        let mut strings: [Option<Entry>; 6] = Default::default();
+        let mut strings: [Slot; 6] = std::array::from_fn(|_| Slot::Missing);
         let mut identity = None;
         let mut fields = None;
         for (k, v) in doc.get_ref() {
@@ -280,7 +294,9 @@ impl Checker<'_> {
                     ),
                 },
                 _ => match TOP_KEYS.iter().position(|t| *t == name) {
-                    Some(i) => strings[i] = self.string(name, k, v),
+                    Some(i) => {
+                        strings[i] = self.string(name, k, v).map_or(Slot::Invalid, Slot::Given)
+                    }
                     None => self.unknown_top_key(name, k.span()),
                 },
             }
@@ -299,14 +315,19 @@ impl Checker<'_> {
         );
         let target = self.target(target);
         let key = match key {
-            Some(key) => self.compile("key", &key),
-            None => {
+            Slot::Given(key) => self.compile("key", &key),
+            Slot::Invalid => None,
+            Slot::Missing => {
                 self.error("key", None, "missing; add the jq expression that gives the record's id within the connector, e.g. `key = \".id\"`".into());
                 None
             }
         };
-        let filter = filter.and_then(|f| self.compile("filter", &f));
-        let updated_at = updated_at.and_then(|u| self.compile("updated_at", &u));
+        let mut optional = |slot, field| match slot {
+            Slot::Given(entry) => self.compile(field, &entry),
+            Slot::Invalid | Slot::Missing => None,
+        };
+        let filter = optional(filter, "filter");
+        let updated_at = optional(updated_at, "updated_at");
         let identity = self.identity(identity, target);
         let fields = target.and_then(|t| self.fields(fields, t));
 
@@ -362,17 +383,16 @@ impl Checker<'_> {
         k: &Spanned<std::borrow::Cow<'_, str>>,
         v: &Spanned<DeValue<'_>>,
     ) -> Option<Entry> {
-        match v.get_ref() {
-            DeValue::String(s) => Some((s.to_string(), k.span())),
-            _ => {
-                self.error(
-                    field,
-                    Some(k.span()),
-                    "must be a quoted string; for a jq expression write e.g. `'.id'`, for a constant `'0'` or `'\"email\"'`".into(),
-                );
-                None
-            }
+        if let DeValue::String(s) = v.get_ref() {
+            return Some((s.to_string(), k.span()));
         }
+        let message = if ["kind", "stream", "target"].contains(&field) {
+            format!("must be a quoted string, e.g. `{field} = \"...\"`")
+        } else {
+            "must be a quoted string holding a jq expression, e.g. `'.id'`; for a constant write `'0'` or `'\"email\"'`".into()
+        };
+        self.error(field, Some(k.span()), message);
+        None
     }
 
     fn unknown_top_key(&mut self, name: &str, span: Range<usize>) {
@@ -387,7 +407,7 @@ impl Checker<'_> {
             };
             format!("; move it below the `[{table}]` header")
         } else {
-            did_you_mean(name, TOP_KEYS)
+            did_you_mean(name, TOP_KEYS).unwrap_or_else(|| "; remove it or fix its name".into())
         };
         self.error(
             name,
@@ -398,38 +418,40 @@ impl Checker<'_> {
         );
     }
 
-    fn required_text(&mut self, entry: Option<Entry>, field: &str, what: &str) -> Option<String> {
-        match entry {
-            Some((s, _)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-            Some((_, span)) => {
+    fn required_text(&mut self, slot: Slot, field: &str, what: &str) -> Option<String> {
+        match slot {
+            Slot::Given((s, _)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            Slot::Given((_, span)) => {
                 self.error(field, Some(span), format!("must not be empty; give {what}"));
                 None
             }
-            None => {
+            Slot::Invalid => None,
+            Slot::Missing => {
                 self.error(field, None, format!("missing; add {what}"));
                 None
             }
         }
     }
 
-    fn target(&mut self, entry: Option<Entry>) -> Option<EntityKind> {
+    fn target(&mut self, slot: Slot) -> Option<EntityKind> {
         let names: Vec<&str> = EntityKind::ALL.iter().map(|k| k.as_str()).collect();
         let list = names.join(", ");
-        match entry {
-            Some((name, span)) => EntityKind::parse(name.trim()).or_else(|| {
-                let hint = did_you_mean(name.trim(), &names);
+        match slot {
+            Slot::Given((name, span)) => EntityKind::parse(name.trim()).or_else(|| {
+                let hint = did_you_mean(name.trim(), &names).unwrap_or_default();
                 self.error(
                     "target",
                     Some(span),
-                    format!("unknown target entity `{name}`{hint} (targets: {list})"),
+                    format!("unknown target entity `{name}`{hint} (use one of: {list})"),
                 );
                 None
             }),
-            None => {
+            Slot::Invalid => None,
+            Slot::Missing => {
                 self.error(
                     "target",
                     None,
-                    format!("missing; add the entity this file produces, e.g. `target = \"ticket_activity\"` (targets: {list})"),
+                    format!("missing; add the entity this file produces, e.g. `target = \"ticket_activity\"` (use one of: {list})"),
                 );
                 None
             }
@@ -453,7 +475,7 @@ impl Checker<'_> {
             let name = k.get_ref().as_ref();
             let field = format!("identity.{name}");
             let Some(i) = IDENTITY_KEYS.iter().position(|n| *n == name) else {
-                let hint = did_you_mean(name, IDENTITY_KEYS);
+                let hint = did_you_mean(name, IDENTITY_KEYS).unwrap_or_default();
                 self.error(
                     &field,
                     Some(k.span()),
@@ -494,7 +516,8 @@ impl Checker<'_> {
         for (k, v) in table.iter().flat_map(|(t, _)| t.iter()) {
             let name = k.get_ref().as_ref();
             let Some(spec) = target.field(name) else {
-                let hint = did_you_mean(name, &names);
+                let hint = did_you_mean(name, &names)
+                    .unwrap_or_else(|| "; remove it or rename it to one of the fields".into());
                 self.error(
                     name,
                     Some(k.span()),
@@ -533,7 +556,7 @@ impl Checker<'_> {
 
 /// `; did you mean `x`?` for the nearest candidate by edit distance, if any
 /// is close enough to be a likely typo.
-fn did_you_mean(name: &str, candidates: &[&str]) -> String {
+fn did_you_mean(name: &str, candidates: &[&str]) -> Option<String> {
     let limit = (name.chars().count() / 3).max(2);
     candidates
         .iter()
@@ -541,7 +564,6 @@ fn did_you_mean(name: &str, candidates: &[&str]) -> String {
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| format!("; did you mean `{c}`?"))
-        .unwrap_or_default()
 }
 
 /// Levenshtein distance over chars.

@@ -22,13 +22,7 @@ impl MappingSet {
     /// stream) is an error: which one applies would be an accident.
     pub fn add(&mut self, m: Mapping) -> Result<(), MappingError> {
         if let Some(existing) = self.get(&m.kind, &m.stream) {
-            return Err(MappingError::file(
-                &m.path,
-                format!(
-                    "maps {}/{} like {} does; keep one of the two files (or change `stream`)",
-                    m.kind, m.stream, existing.path
-                ),
-            ));
+            return Err(duplicate(&m, &existing.path));
         }
         self.insert(m);
         Ok(())
@@ -59,13 +53,7 @@ impl MappingSet {
         let mut seen = BTreeMap::new();
         for m in &mappings {
             if let Some(first) = seen.insert((&m.kind, &m.stream), &m.path) {
-                errors.push(MappingError::file(
-                    &m.path,
-                    format!(
-                        "maps {}/{} like {first} does; keep one of the two files (or change `stream`)",
-                        m.kind, m.stream
-                    ),
-                ));
+                errors.push(duplicate(m, first));
             }
         }
         if errors.is_empty() {
@@ -97,6 +85,16 @@ impl MappingSet {
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Mapping>> {
         self.by_kind.values().flat_map(BTreeMap::values)
     }
+}
+
+fn duplicate(m: &Mapping, other: &str) -> MappingError {
+    MappingError::file(
+        &m.path,
+        format!(
+            "maps {}/{} like {other} does; keep one of the two files (or change `stream`)",
+            m.kind, m.stream
+        ),
+    )
 }
 
 fn find_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

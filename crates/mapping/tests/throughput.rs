@@ -133,11 +133,14 @@ fn apply(m: &Mapping) -> impl Fn(&Value) + '_ {
     }
 }
 
+/// A named way to turn a record into an entity.
+type Variant<'a> = (&'a str, &'a dyn Fn(&Value));
+
 /// Records per second of each variant: the fastest of many short passes,
 /// alternating between variants. The machine is shared; the fastest pass is
 /// the least disturbed one, and alternating exposes all variants to the same
 /// conditions.
-fn rates(records: &[Value], variants: &[(&str, &dyn Fn(&Value))]) -> Vec<f64> {
+fn rates(records: &[Value], variants: &[Variant]) -> Vec<f64> {
     let mut best = vec![f64::MAX; variants.len()];
     for _ in 0..500 {
         for (i, (_, f)) in variants.iter().enumerate() {
@@ -146,7 +149,9 @@ fn rates(records: &[Value], variants: &[(&str, &dyn Fn(&Value))]) -> Vec<f64> {
             best[i] = best[i].min(start.elapsed().as_secs_f64());
         }
     }
-    best.iter().map(|secs| records.len() as f64 / secs).collect()
+    best.iter()
+        .map(|secs| records.len() as f64 / secs)
+        .collect()
 }
 
 #[test]
@@ -156,17 +161,27 @@ fn apply_throughput() {
 
     // The mapping and the hand-written transform agree.
     let paths = Mapping::parse("bench/paths.toml", PATHS).unwrap();
-    let Ok(MapOutcome::Mapped(mapped)) = paths.apply(&records[0]) else { panic!() };
+    let Ok(MapOutcome::Mapped(mapped)) = paths.apply(&records[0]) else {
+        panic!()
+    };
     assert_eq!(Some(mapped), by_hand(&records[0]));
 
     // A filter needs jaq: the one key it reads is converted for it.
-    let with_filter = |filter: &str| PATHS.replace("updated_at =", &format!("filter = '{filter}'\nupdated_at ="));
-    let filtered = Mapping::parse("bench/filter.toml", &with_filter(".status != \"deleted\"")).unwrap();
+    let with_filter = |filter: &str| {
+        PATHS.replace(
+            "updated_at =",
+            &format!("filter = '{filter}'\nupdated_at ="),
+        )
+    };
+    let filtered =
+        Mapping::parse("bench/filter.toml", &with_filter(".status != \"deleted\"")).unwrap();
     // Every expression through jaq (`| .` defeats the plain-path shortcut).
     let mut jq_only = String::new();
     for line in PATHS.lines() {
         match line.split_once(" = \".") {
-            Some((k, path)) => jq_only += &format!("{k} = \".{} | .\"\n", path.trim_end_matches('"')),
+            Some((k, path)) => {
+                jq_only += &format!("{k} = \".{} | .\"\n", path.trim_end_matches('"'))
+            }
             None => jq_only += &format!("{line}\n"),
         }
     }
@@ -178,23 +193,29 @@ fn apply_throughput() {
         assert_eq!(m.apply(&records[0]), paths.apply(&records[0]));
     }
 
-    let (a, b, c, d) = (apply(&paths), apply(&filtered), apply(&all_jq), apply(&whole));
+    let (a, b, c, d) = (
+        apply(&paths),
+        apply(&filtered),
+        apply(&all_jq),
+        apply(&whole),
+    );
     let hand = |r: &Value| {
         black_box(by_hand(black_box(r)));
     };
-    let variants: [(&str, &dyn Fn(&Value)); 5] = [
+    let variants: [Variant; 5] = [
         ("hand-written serde_json", &hand),
         ("mapping: plain paths", &a),
         ("mapping: paths + jq filter", &b),
         ("mapping: all 12 in jq", &c),
         ("mapping: all jq, whole record", &d),
     ];
-    let only: Vec<(&str, &dyn Fn(&Value))> = match std::env::var("ONLY") { Ok(n) => variants.iter().filter(|v| v.0.contains(&n)).cloned().collect(), Err(_) => variants.to_vec() };
-    let variants = only;
     let rates = rates(&records, &variants);
     let mut report = String::new();
     for ((name, _), rate) in variants.iter().zip(&rates) {
-        report += &format!("{name:<30} {rate:>9.0} records/s  {:>4.0} %\n", 100.0 * rate / rates[0]);
+        report += &format!(
+            "{name:<30} {rate:>9.0} records/s  {:>4.0} %\n",
+            100.0 * rate / rates[0]
+        );
     }
     eprintln!("{report}");
 }

@@ -21,7 +21,7 @@ pub enum FieldValue {
 /// The keys identity resolution tries, in this order: an existing link for
 /// `external_id` in this connector's system, then `employee_no`, then
 /// `email`, then `mobile`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct IdentityKeys {
     /// The person's account id in the source system (e.g. a Zendesk user id).
     pub external_id: Option<String>,

@@ -16,6 +16,7 @@ use hrhub_model::{
 };
 use sqlx::types::Json;
 use sqlx::Row;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 type DbQuery<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
@@ -83,7 +84,57 @@ fn bind_provenance<'q>(query: DbQuery<'q>, mapped: &MappedEntity, ctx: &WriteCon
         .bind(now)
 }
 
+/// Records per landing statement (well under both databases' parameter limits).
+const LAND_CHUNK: usize = 200;
+
 impl Tx {
+    /// Upserts the raw records at `indexes` (distinct keys) in one statement.
+    async fn write_raw(
+        &mut self,
+        connector: &str,
+        records: &[RawRecord],
+        hashes: &[String],
+        indexes: &[usize],
+        sync_run_id: Option<i64>,
+        out: &mut [Landing],
+    ) -> Result<(), StoreError> {
+        let mut qb = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO raw_records (connector, stream, external_id, content_hash, op, payload, observed_at, sync_run_id, landed_at) ",
+        );
+        let now = self.now;
+        qb.push_values(indexes, |mut b, &i| {
+            let r = &records[i];
+            b.push_bind(connector.to_string())
+                .push_bind(r.stream.clone())
+                .push_bind(r.external_id.clone())
+                .push_bind(hashes[i].clone())
+                .push_bind(r.op.as_str())
+                .push_bind(Json(r.payload.clone()))
+                .push_bind(r.observed_at)
+                .push_bind(sync_run_id)
+                .push_bind(now);
+        });
+        qb.push(
+            " ON CONFLICT (connector, stream, external_id) DO UPDATE SET content_hash = excluded.content_hash, \
+               op = excluded.op, payload = excluded.payload, observed_at = excluded.observed_at, \
+               sync_run_id = excluded.sync_run_id, landed_at = excluded.landed_at \
+             WHERE raw_records.content_hash <> excluded.content_hash \
+             RETURNING stream, external_id, id",
+        );
+        let rows = qb.build().fetch_all(&mut *self.tx).await?;
+        let mut ids: HashMap<(String, String), i64> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            ids.insert((row.try_get(0)?, row.try_get(1)?), row.try_get(2)?);
+        }
+        for &i in indexes {
+            let r = &records[i];
+            if let Some(&raw_record_id) = ids.get(&(r.stream.clone(), r.external_id.clone())) {
+                out[i] = Landing::Changed { raw_record_id };
+            }
+        }
+        Ok(())
+    }
+
     fn log(&mut self, entity: EntityKind, entity_id: i64, op: ChangeOp, employee_id: Option<i64>, sync_run_id: Option<i64>) {
         self.changes.push(PendingChange { entity, entity_id, op, employee_id, sync_run_id });
     }
@@ -123,32 +174,51 @@ impl Tx {
 
 #[async_trait]
 impl StoreTx for Tx {
-    async fn land(&mut self, connector: &str, record: &RawRecord, sync_run_id: Option<i64>) -> Result<Landing, StoreError> {
-        let hash = record.content_hash();
-        let row = sqlx::query(
-            "INSERT INTO raw_records (connector, stream, external_id, content_hash, op, payload, observed_at, sync_run_id, landed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (connector, stream, external_id) DO UPDATE SET content_hash = excluded.content_hash, \
-               op = excluded.op, payload = excluded.payload, observed_at = excluded.observed_at, \
-               sync_run_id = excluded.sync_run_id, landed_at = excluded.landed_at \
-             WHERE raw_records.content_hash <> excluded.content_hash \
-             RETURNING id",
-        )
-        .bind(connector)
-        .bind(&record.stream)
-        .bind(&record.external_id)
-        .bind(hash)
-        .bind(record.op.as_str())
-        .bind(Json(&record.payload))
-        .bind(record.observed_at)
-        .bind(sync_run_id)
-        .bind(self.now)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        Ok(match row {
-            Some(row) => Landing::Changed { raw_record_id: row.try_get(0)? },
-            None => Landing::Unchanged,
-        })
+    async fn land(&mut self, connector: &str, records: &[RawRecord], sync_run_id: Option<i64>) -> Result<Vec<Landing>, StoreError> {
+        let hashes: Vec<String> = records.iter().map(RawRecord::content_hash).collect();
+        // What is held already, one query per stream and chunk.
+        let mut held: HashMap<(String, String), String> = HashMap::new();
+        let mut by_stream: HashMap<&str, Vec<&str>> = HashMap::new();
+        for r in records {
+            by_stream.entry(r.stream.as_str()).or_default().push(r.external_id.as_str());
+        }
+        for (stream, ids) in by_stream {
+            for chunk in ids.chunks(LAND_CHUNK) {
+                let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT external_id, content_hash FROM raw_records WHERE connector = ");
+                qb.push_bind(connector).push(" AND stream = ").push_bind(stream).push(" AND external_id IN (");
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                qb.push(")");
+                for row in qb.build().fetch_all(&mut *self.tx).await? {
+                    held.insert((stream.to_string(), row.try_get(0)?), row.try_get(1)?);
+                }
+            }
+        }
+        // Changed records are written in multi-row statements; a key repeated
+        // in the page starts a new statement (one row may change once per statement).
+        let mut out = vec![Landing::Unchanged; records.len()];
+        let mut pending: Vec<usize> = Vec::new();
+        let mut pending_keys: HashSet<(String, String)> = HashSet::new();
+        for (i, r) in records.iter().enumerate() {
+            let key = (r.stream.clone(), r.external_id.clone());
+            if held.get(&key) == Some(&hashes[i]) {
+                continue;
+            }
+            if pending_keys.contains(&key) || pending.len() == LAND_CHUNK {
+                self.write_raw(connector, records, &hashes, &pending, sync_run_id, &mut out).await?;
+                pending.clear();
+                pending_keys.clear();
+            }
+            held.insert(key.clone(), hashes[i].clone());
+            pending.push(i);
+            pending_keys.insert(key);
+        }
+        if !pending.is_empty() {
+            self.write_raw(connector, records, &hashes, &pending, sync_run_id, &mut out).await?;
+        }
+        Ok(out)
     }
 
     async fn employee_by_link(&mut self, system: &str, external_id: &str) -> Result<Option<i64>, StoreError> {
@@ -310,7 +380,7 @@ impl StoreTx for Tx {
         sync_run_id: Option<i64>,
     ) -> Result<(), StoreError> {
         // One open entry per raw record: a re-quarantine replaces the reason.
-        self.resolve_quarantine(connector, &record.stream, &record.external_id).await?;
+        self.resolve_quarantine(connector, &record.stream, &[record.external_id.as_str()]).await?;
         sqlx::query(
             "INSERT INTO quarantine (connector, stream, external_id, raw_record_id, payload, reason, mapping, sync_run_id, quarantined_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -329,16 +399,22 @@ impl StoreTx for Tx {
         Ok(())
     }
 
-    async fn resolve_quarantine(&mut self, connector: &str, stream: &str, external_id: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE quarantine SET resolved_at = $1 WHERE connector = $2 AND stream = $3 AND external_id = $4 AND resolved_at IS NULL",
-        )
-        .bind(self.now)
-        .bind(connector)
-        .bind(stream)
-        .bind(external_id)
-        .execute(&mut *self.tx)
-        .await?;
+    async fn resolve_quarantine(&mut self, connector: &str, stream: &str, external_ids: &[&str]) -> Result<(), StoreError> {
+        for chunk in external_ids.chunks(LAND_CHUNK) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new("UPDATE quarantine SET resolved_at = ");
+            qb.push_bind(self.now)
+                .push(" WHERE connector = ")
+                .push_bind(connector)
+                .push(" AND stream = ")
+                .push_bind(stream)
+                .push(" AND resolved_at IS NULL AND external_id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().execute(&mut *self.tx).await?;
+        }
         Ok(())
     }
 

@@ -113,13 +113,15 @@ pub struct StreamHoldings {
 /// together, including the stream cursor and the change log entries.
 #[async_trait]
 pub trait StoreTx: Send {
-    /// Lands a raw record; unchanged content stops here.
+    /// Lands raw records (one page); unchanged content stops here. Returns
+    /// one [`Landing`] per record, in order. A record repeated within the
+    /// slice is compared with its earlier copy.
     async fn land(
         &mut self,
         connector: &str,
-        record: &RawRecord,
+        records: &[RawRecord],
         sync_run_id: Option<i64>,
-    ) -> Result<Landing, StoreError>;
+    ) -> Result<Vec<Landing>, StoreError>;
 
     /// The employee an identity link points at.
     async fn employee_by_link(
@@ -191,13 +193,13 @@ pub trait StoreTx: Send {
         sync_run_id: Option<i64>,
     ) -> Result<(), StoreError>;
 
-    /// Marks open quarantine entries for this raw record resolved (after a
-    /// successful re-map).
+    /// Marks open quarantine entries of these records resolved (they mapped
+    /// after all, e.g. after a mapping fix).
     async fn resolve_quarantine(
         &mut self,
         connector: &str,
         stream: &str,
-        external_id: &str,
+        external_ids: &[&str],
     ) -> Result<(), StoreError>;
 
     /// Sets the stream's resume cursor, committed with this batch.

@@ -107,25 +107,72 @@ async fn landing_stops_unchanged_records() {
     on_both("landing", |store| async move {
         let rec = RawRecord::upsert("tickets", "1", json!({"id": 1, "status": "open"}));
         let mut tx = store.begin().await.unwrap();
-        let first = tx.land("zd", &rec, None).await.unwrap();
+        let first = tx
+            .land("zd", std::slice::from_ref(&rec), None)
+            .await
+            .unwrap()[0];
         let Landing::Changed { raw_record_id } = first else {
             panic!("new record must land")
         };
-        assert_eq!(tx.land("zd", &rec, None).await.unwrap(), Landing::Unchanged);
+        assert_eq!(
+            tx.land("zd", std::slice::from_ref(&rec), None)
+                .await
+                .unwrap(),
+            vec![Landing::Unchanged]
+        );
         let changed = RawRecord::upsert("tickets", "1", json!({"id": 1, "status": "solved"}));
         assert_eq!(
-            tx.land("zd", &changed, None).await.unwrap(),
-            Landing::Changed { raw_record_id }
+            tx.land("zd", &[changed], None).await.unwrap(),
+            vec![Landing::Changed { raw_record_id }]
         );
         // the same id in another stream or connector is another record
         assert!(matches!(
-            tx.land("zd2", &rec, None).await.unwrap(),
-            Landing::Changed { .. }
+            tx.land("zd2", std::slice::from_ref(&rec), None)
+                .await
+                .unwrap()[..],
+            [Landing::Changed { .. }]
         ));
         tx.commit().await.unwrap();
         assert_eq!(store.holdings("zd", "tickets").await.unwrap().records, 1);
         let raws = store.raw_records("zd", "tickets", 0, 10).await.unwrap();
         assert_eq!(raws[0].1.payload["status"], "solved");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_page_lands_in_one_go_even_with_repeated_ids() {
+    on_both("landing_page", |store| async move {
+        let page: Vec<RawRecord> = (0..450)
+            .map(|i| {
+                RawRecord::upsert(
+                    "tickets",
+                    (i % 400).to_string(),
+                    json!({"id": i % 400, "v": i}),
+                )
+            })
+            .collect();
+        let mut tx = store.begin().await.unwrap();
+        let landed = tx.land("zd", &page, None).await.unwrap();
+        assert!(
+            landed.iter().all(|l| matches!(l, Landing::Changed { .. })),
+            "a later copy in the page is a change"
+        );
+        // the second copy of id 7 (index 407) updates the same raw row
+        assert_eq!(landed[7], landed[407]);
+        let again = tx.land("zd", &page[50..], None).await.unwrap();
+        let unchanged = again.iter().filter(|l| **l == Landing::Unchanged).count();
+        assert_eq!(
+            unchanged, 400,
+            "every record of page[50..] is held with that content"
+        );
+        let older = tx.land("zd", &page[..50], None).await.unwrap();
+        assert!(
+            older.iter().all(|l| matches!(l, Landing::Changed { .. })),
+            "ids 0..50 held newer content"
+        );
+        tx.commit().await.unwrap();
+        assert_eq!(store.holdings("zd", "tickets").await.unwrap().records, 400);
     })
     .await;
 }
@@ -225,7 +272,7 @@ async fn rolled_back_batches_leave_no_trace_and_no_gap() {
         let mut tx = store.begin().await.unwrap();
         tx.land(
             "zd",
-            &RawRecord::upsert("tickets", "2", json!({"id": 2})),
+            &[RawRecord::upsert("tickets", "2", json!({"id": 2}))],
             None,
         )
         .await
@@ -462,7 +509,9 @@ async fn quarantine_keeps_payload_and_reason() {
             1
         );
         let mut tx = store.begin().await.unwrap();
-        tx.resolve_quarantine("zd", "tickets", "7").await.unwrap();
+        tx.resolve_quarantine("zd", "tickets", &["7"])
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         assert!(store.quarantined(None, 10).await.unwrap().is_empty());
     })

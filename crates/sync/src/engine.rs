@@ -1,10 +1,11 @@
-use crate::identity::resolve;
+use crate::identity::{resolve, Resolution};
 use hrhub_connector::{ConnectorError, Source};
 use hrhub_mapping::{MapOutcome, Mapping, MappingSet};
 use hrhub_model::{
-    EntityKind, MappedEntity, RawRecord, RecordOp, RunCounts, RunStatus, RunTrigger,
+    EntityKind, IdentityKeys, MappedEntity, RawRecord, RecordOp, RunCounts, RunStatus, RunTrigger,
 };
 use hrhub_store::{Landing, Store, StoreError, StoreTx, WriteContext};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,14 +36,16 @@ pub enum SyncError {
     Store(#[from] StoreError),
 }
 
+/// Called after each committed page with the stream and the run's counts so far.
+pub type ProgressFn = Arc<dyn Fn(&str, &RunCounts) + Send + Sync>;
+
 /// Per-run options.
 #[derive(Clone)]
 pub struct SyncOptions {
     pub trigger: RunTrigger,
     /// Ignore the saved cursor and read from the configured start.
     pub full_refresh: bool,
-    /// Called after each committed page with the run's counts so far.
-    pub progress: Option<Arc<dyn Fn(&str, &RunCounts) + Send + Sync>>,
+    pub progress: Option<ProgressFn>,
 }
 
 impl Default for SyncOptions {
@@ -296,17 +299,19 @@ pub async fn apply_records(
     records: &[RawRecord],
     run_id: Option<i64>,
 ) -> Result<RunCounts, StoreError> {
-    let mut counts = RunCounts::default();
-    for record in records {
-        counts.fetched += 1;
-        let raw_record_id = match tx.land(connector, record, run_id).await? {
-            Landing::Unchanged => {
-                counts.unchanged += 1;
-                continue;
-            }
-            Landing::Changed { raw_record_id } => raw_record_id,
+    let mut counts = RunCounts {
+        fetched: records.len() as i64,
+        ..RunCounts::default()
+    };
+    let landings = tx.land(connector, records, run_id).await?;
+    let mut identities = IdentityCache::default();
+    let mut mapped_ok: Vec<&str> = Vec::new();
+    for (record, landing) in records.iter().zip(landings) {
+        let Landing::Changed { raw_record_id } = landing else {
+            counts.unchanged += 1;
+            continue;
         };
-        map_landed(
+        let ok = map_landed(
             tx,
             connector,
             mapping,
@@ -314,13 +319,30 @@ pub async fn apply_records(
             raw_record_id,
             run_id,
             &mut counts,
+            &mut identities,
         )
         .await?;
+        if ok {
+            mapped_ok.push(&record.external_id);
+        }
+    }
+    // records that map now close any quarantine entry they had
+    if let Some(first) = records.first() {
+        tx.resolve_quarantine(connector, &first.stream, &mapped_ok)
+            .await?;
     }
     Ok(counts)
 }
 
-/// Maps one landed record and writes what it yields (or quarantines it).
+/// Resolutions already made in this batch: most records of a page name
+/// the same few people. Only non-roster records use it (they create no
+/// employees, so an answer cannot go stale within the batch).
+#[derive(Default)]
+pub struct IdentityCache(HashMap<IdentityKeys, Option<Resolution>>);
+
+/// Maps one landed record and writes what it yields, or quarantines it.
+/// Returns false when it was quarantined.
+#[allow(clippy::too_many_arguments)]
 pub async fn map_landed(
     tx: &mut dyn StoreTx,
     connector: &str,
@@ -329,14 +351,13 @@ pub async fn map_landed(
     raw_record_id: i64,
     run_id: Option<i64>,
     counts: &mut RunCounts,
-) -> Result<(), StoreError> {
+    identities: &mut IdentityCache,
+) -> Result<bool, StoreError> {
     let mapped = match mapping.apply(&record.payload) {
         Ok(MapOutcome::Mapped(mapped)) => mapped,
         Ok(MapOutcome::Filtered) => {
             counts.filtered += 1;
-            tx.resolve_quarantine(connector, &record.stream, &record.external_id)
-                .await?;
-            return Ok(());
+            return Ok(true);
         }
         Err(e) => {
             counts.quarantined += 1;
@@ -349,7 +370,7 @@ pub async fn map_landed(
                 run_id,
             )
             .await?;
-            return Ok(());
+            return Ok(false);
         }
     };
     let ctx = WriteContext {
@@ -359,31 +380,36 @@ pub async fn map_landed(
         mapping_version: Some(mapping.version.clone()),
     };
     counts.upserted += 1;
-    tx.resolve_quarantine(connector, &record.stream, &record.external_id)
-        .await?;
     if record.op == RecordOp::Delete {
         tx.delete_entity(mapped.entity, connector, &mapped.key, &ctx)
             .await?;
-        return Ok(());
+        return Ok(true);
     }
     if mapped.entity == EntityKind::Employee {
-        write_employee(tx, connector, &mapped, &ctx).await
-    } else {
-        let resolution = resolve(tx, connector, &mapped.identity).await?;
-        if let (Some(r), Some(external_id)) = (resolution, &mapped.identity.external_id) {
-            if r.matched_by != "link" {
-                tx.link_identity(connector, external_id, r.employee_id, r.matched_by)
-                    .await?;
-            }
-        }
-        // a record that names no one (e.g. ticket metrics) is not unmatched
-        if resolution.is_none() && !mapped.identity.is_empty() {
-            counts.unmatched += 1;
-        }
-        tx.upsert_entity(&mapped, resolution.map(|r| r.employee_id), &ctx)
-            .await?;
-        Ok(())
+        write_employee(tx, connector, &mapped, &ctx).await?;
+        return Ok(true);
     }
+    let resolution = match identities.0.get(&mapped.identity) {
+        Some(cached) => *cached,
+        None => {
+            let found = resolve(tx, connector, &mapped.identity).await?;
+            if let (Some(r), Some(external_id)) = (found, &mapped.identity.external_id) {
+                if r.matched_by != "link" {
+                    tx.link_identity(connector, external_id, r.employee_id, r.matched_by)
+                        .await?;
+                }
+            }
+            identities.0.insert(mapped.identity.clone(), found);
+            found
+        }
+    };
+    // a record that names no one (e.g. ticket metrics) is not unmatched
+    if resolution.is_none() && !mapped.identity.is_empty() {
+        counts.unmatched += 1;
+    }
+    tx.upsert_entity(&mapped, resolution.map(|r| r.employee_id), &ctx)
+        .await?;
+    Ok(true)
 }
 
 /// A roster record: match it to an existing employee or create one, link

@@ -11,7 +11,8 @@ mod identity;
 mod status;
 
 pub use engine::{
-    apply_records, map_landed, ConnectorHandle, SyncEngine, SyncError, SyncOptions, SyncOutcome,
+    apply_records, map_landed, ConnectorHandle, IdentityCache, ProgressFn, SyncEngine, SyncError,
+    SyncOptions, SyncOutcome,
 };
 pub use identity::{resolve, Resolution};
 pub use status::{connector_status, StreamStatus};
