@@ -174,7 +174,14 @@ impl HttpClient {
         if e.is_builder() {
             return ConnectorError::Config(format!("bad request to {}: {e}", self.platform));
         }
-        // timeouts, refused or reset connections, truncated bodies: all may pass
-        ConnectorError::Transient(format!("{} request failed: {e}", self.platform))
+        // timeouts, refused or reset connections, truncated bodies: all may pass.
+        // reqwest's own message hides the cause ("connection refused"), so add the chain.
+        let mut message = format!("{} request failed: {e}", self.platform);
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        ConnectorError::Transient(message)
     }
 }

@@ -1,0 +1,111 @@
+//! The CLI's edges: bad config stops start-up naming the key, `check`, and
+//! `mapping test`.
+
+mod common;
+
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_config_stops_start_up_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = mock(10).await;
+    let config = write_config(dir.path(), &mock, "page_sise = 100");
+    let out = hrhub(&config, &["sync"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("connector `zd`") && err.contains("page_sise"),
+        "{err}"
+    );
+    assert_eq!(
+        mock.request_count(),
+        0,
+        "nothing is fetched with a bad config"
+    );
+
+    let config = write_config(dir.path(), &mock, "requests_per_minute = \"fast\"");
+    let out = hrhub(&config, &["status"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("requests_per_minute"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_verifies_credentials_and_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = mock(10).await;
+    let config = write_config(dir.path(), &mock, "");
+    let out = hrhub(&config, &["check", "zd"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).contains("admin@acme.example (admin)"),
+        "{}",
+        stdout(&out)
+    );
+
+    mock.set_me_role("agent");
+    let out = hrhub(&config, &["check", "zd"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("need an admin"));
+
+    let out = hrhub(&config, &["check", "nope"]).await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no enabled connector `nope`"));
+}
+
+#[tokio::test]
+async fn mapping_test_shows_entities_and_errors() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let run = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .current_dir(root)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "mapping",
+        "test",
+        "mappings/zendesk/tickets.toml",
+        "mappings/zendesk/tickets.sample.json",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the sample holds one bad record: {text}"
+    );
+    assert!(text.contains("\"first_reply_minutes\": 14"), "{text}");
+    assert!(
+        text.contains("record 3: ERROR (would be quarantined): field `created_at`"),
+        "{text}"
+    );
+
+    let out = run(&[
+        "mapping",
+        "test",
+        "mappings/zendesk/users.toml",
+        "mappings/zendesk/users.sample.json",
+    ]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("record 2: filtered out"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "kind = \"zendesk\"\nstream = \"tickets\"\ntarget = \"ticket_activity\"\nkey = \".id\"\n[fields]\nticket_id = \".id\"\nstauts = \".status\"\n").unwrap();
+    let out = run(&[
+        "mapping",
+        "test",
+        bad.to_str().unwrap(),
+        "mappings/zendesk/tickets.sample.json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("stauts") && err.contains("status"),
+        "{err}"
+    );
+}
