@@ -85,6 +85,25 @@ async fn main() {
     let noop_secs = started.elapsed().as_secs_f64();
     assert_eq!(again.counts.unchanged as usize, tickets);
 
+    // fetch only: the connector paging through the mock, nothing written
+    let started = Instant::now();
+    let mut cursor: Option<String> = None;
+    let mut fetched = 0;
+    loop {
+        let page = conn
+            .source
+            .read_page("tickets", cursor.as_deref())
+            .await
+            .unwrap();
+        fetched += page.records.len();
+        cursor = page.cursor;
+        if page.done {
+            break;
+        }
+    }
+    let fetch_secs = started.elapsed().as_secs_f64();
+    assert_eq!(fetched, tickets);
+
     let rows = all_rows(&*store).await;
     let baseline_secs = batched_insert(dir.path(), &rows).await;
 
@@ -113,6 +132,12 @@ async fn main() {
         "no-op resync (all unchanged at landing)",
         rate(noop_secs),
         baseline_secs / noop_secs
+    );
+    println!(
+        "{:<44} {:>12.0} {:>9.2}x",
+        "fetch only (mock HTTP → parse, no store)",
+        rate(fetch_secs),
+        baseline_secs / fetch_secs
     );
     println!(
         "no-op resync is {:.1}x faster than the first sync",

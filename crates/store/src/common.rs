@@ -109,7 +109,7 @@ impl Tx {
                 .push_bind(r.external_id.clone())
                 .push_bind(hashes[i].clone())
                 .push_bind(r.op.as_str())
-                .push_bind(Json(r.payload.clone()))
+                .push_bind(Json(&r.payload))
                 .push_bind(r.observed_at)
                 .push_bind(sync_run_id)
                 .push_bind(now);
