@@ -7,11 +7,13 @@
 
 mod error;
 mod http;
+pub mod push;
 mod rate_limit;
 pub mod retry;
 
 pub use error::ConnectorError;
 pub use http::{HttpClient, HttpConfig};
+pub use push::{PushError, PushOutcome, PushReply, PushRequest, PushSource, Refetch};
 pub use rate_limit::RateLimiter;
 
 use async_trait::async_trait;
@@ -56,4 +58,19 @@ pub trait Source: Send + Sync {
     /// configured start). Transient failures are retried inside; an error
     /// returned here is final for this run.
     async fn read_page(&self, stream: &str, cursor: Option<&str>) -> Result<Page, ConnectorError>;
+
+    /// Fetches specific records of `stream` by id (after an event that
+    /// carries only ids). Connectors without event push need not support it.
+    async fn fetch(&self, stream: &str, ids: &[String]) -> Result<Vec<RawRecord>, ConnectorError> {
+        let _ = ids;
+        Err(ConnectorError::Config(format!(
+            "{} cannot fetch single records of `{stream}`",
+            self.kind()
+        )))
+    }
+
+    /// The connector's event push receiver, when it has one configured.
+    fn push(&self) -> Option<&dyn PushSource> {
+        None
+    }
 }

@@ -168,3 +168,20 @@ pub struct TrainingResult {
     /// Where the row came from.
     pub provenance: Provenance,
 }
+
+/// One unit of an org chart, as a roster source (DingTalk, WeCom) has it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Department {
+    /// Hub-assigned id.
+    pub id: i64,
+    /// The department's id in the source.
+    pub dept_id: String,
+    /// Display name.
+    pub name: String,
+    /// The parent's id in the source; none for the root.
+    pub parent_id: Option<String>,
+    /// Names from the root down, joined with `/` (e.g. `Acme/Support/Tier 1`).
+    pub path: Option<String>,
+    /// Where the row came from.
+    pub provenance: Provenance,
+}

@@ -18,6 +18,8 @@ pub enum EntityKind {
     SatisfactionRating,
     /// One course or exam outcome ([`crate::TrainingResult`]).
     TrainingResult,
+    /// One unit of an org chart ([`crate::Department`]).
+    Department,
 }
 
 /// The type a mapped value must have; the store picks its column type from it.
@@ -145,8 +147,16 @@ const TRAINING_FIELDS: &[FieldSpec] = &[
     opt("attempts", Integer),
 ];
 
+const DEPARTMENT_FIELDS: &[FieldSpec] = &[
+    req("dept_id", Text),
+    req("name", Text),
+    opt("parent_id", Text),
+    opt("path", Text),
+];
+
 impl EntityKind {
-    pub const ALL: [EntityKind; 5] = [
+    pub const ALL: [EntityKind; 6] = [
+        EntityKind::Department,
         EntityKind::Employee,
         EntityKind::AttendanceRecord,
         EntityKind::TicketActivity,
@@ -162,6 +172,7 @@ impl EntityKind {
             EntityKind::TicketActivity => "ticket_activity",
             EntityKind::SatisfactionRating => "satisfaction_rating",
             EntityKind::TrainingResult => "training_result",
+            EntityKind::Department => "department",
         }
     }
 
@@ -173,6 +184,7 @@ impl EntityKind {
             EntityKind::TicketActivity => "ticket_activities",
             EntityKind::SatisfactionRating => "satisfaction_ratings",
             EntityKind::TrainingResult => "training_results",
+            EntityKind::Department => "departments",
         }
     }
 
@@ -184,6 +196,7 @@ impl EntityKind {
             EntityKind::TicketActivity => TICKET_FIELDS,
             EntityKind::SatisfactionRating => SATISFACTION_FIELDS,
             EntityKind::TrainingResult => TRAINING_FIELDS,
+            EntityKind::Department => DEPARTMENT_FIELDS,
         }
     }
 
