@@ -66,6 +66,8 @@ enum Command {
         #[command(subcommand)]
         command: MappingCommand,
     },
+    /// Serve the HTTP listener ([server] listen): health checks and event push.
+    Serve,
     /// Run everything on this machine with no setup: mock platforms, SQLite, a sync.
     Demo {
         /// Tickets in the mock Zendesk.
@@ -115,6 +117,21 @@ async fn run(cli: Cli) -> Result<i32> {
             let hub = Hub::load(&cli.config).await?;
             hub.sync(connector.as_deref(), stream.as_deref(), full_refresh)
                 .await
+        }
+        Command::Serve => {
+            let config = Config::load(&cli.config)?;
+            let hub = Hub::from_config(&config).await?;
+            let state = hrhub_server::AppState::new(Arc::new(hub.engine), hub.connectors);
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+                eprintln!("shutting down: finishing requests in flight");
+            };
+            hrhub_server::serve(&config.server.listen, state, shutdown)
+                .await
+                .with_context(|| {
+                    format!("cannot serve on {} ([server] listen)", config.server.listen)
+                })?;
+            Ok(0)
         }
         Command::Status { json } => {
             let hub = Hub::load(&cli.config).await?;

@@ -1,8 +1,9 @@
 use crate::identity::{resolve, Resolution};
-use hrhub_connector::{ConnectorError, Source};
+use hrhub_connector::{ConnectorError, Refetch, Source};
 use hrhub_mapping::{MapOutcome, Mapping, MappingSet};
 use hrhub_model::{
-    EntityKind, IdentityKeys, MappedEntity, RawRecord, RecordOp, RunCounts, RunStatus, RunTrigger,
+    EntityKind, FieldValue, IdentityKeys, MappedEntity, RawRecord, RecordOp, RunCounts, RunStatus,
+    RunTrigger,
 };
 use hrhub_store::{Landing, Store, StoreError, StoreTx, WriteContext};
 use std::collections::HashMap;
@@ -128,6 +129,80 @@ impl SyncEngine {
             outcomes.push(self.sync_stream(conn, &stream, options).await);
         }
         outcomes
+    }
+
+    /// Lands a pushed event durably, with the records it carries, in one
+    /// transaction. Returns false for a duplicate delivery (the same event
+    /// already landed): nothing more is done for it. The caller replies to
+    /// the platform only after this returns.
+    pub async fn land_push(
+        &self,
+        conn: &ConnectorHandle,
+        event: &RawRecord,
+        records: &[RawRecord],
+    ) -> Result<bool, SyncError> {
+        let mut tx = self.store.begin().await?;
+        let landed = tx.land(&conn.id, std::slice::from_ref(event), None).await?;
+        let fresh = matches!(landed.first(), Some(Landing::Changed { .. }));
+        if fresh {
+            for (stream, group) in group_by_stream(records) {
+                let mapping = self.mapping_for(conn.source.kind(), stream)?;
+                apply_records(&mut *tx, &conn.id, &mapping, &group, None).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(fresh)
+    }
+
+    /// Fetches and applies the records an event named by id, as a run with
+    /// trigger `webhook` per stream (so it shows in status and history).
+    pub async fn refetch(
+        &self,
+        conn: &ConnectorHandle,
+        refetch: &[Refetch],
+    ) -> Vec<Result<SyncOutcome, SyncError>> {
+        let mut outcomes = Vec::new();
+        for r in refetch {
+            outcomes.push(self.refetch_one(conn, r).await);
+        }
+        outcomes
+    }
+
+    async fn refetch_one(
+        &self,
+        conn: &ConnectorHandle,
+        r: &Refetch,
+    ) -> Result<SyncOutcome, SyncError> {
+        let mapping = self.mapping_for(conn.source.kind(), &r.stream)?;
+        let run_id = self
+            .store
+            .start_run(&conn.id, &r.stream, RunTrigger::Webhook)
+            .await?;
+        let mut counts = RunCounts::default();
+        let result: Result<(), SyncError> = async {
+            let records = conn.source.fetch(&r.stream, &r.ids).await?;
+            let mut tx = self.store.begin().await?;
+            counts = apply_records(&mut *tx, &conn.id, &mapping, &records, Some(run_id)).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        let error = result.err().map(|e| e.to_string());
+        let status = if error.is_some() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        };
+        self.store
+            .finish_run(run_id, status, &counts, error.as_deref())
+            .await?;
+        Ok(SyncOutcome {
+            connector: conn.id.clone(),
+            stream: r.stream.clone(),
+            run_id,
+            counts,
+            result: error.map_or(Ok(()), Err),
+        })
     }
 
     /// Runs one stream until it is caught up or fails.
@@ -353,6 +428,11 @@ pub async fn map_landed(
     counts: &mut RunCounts,
     identities: &mut IdentityCache,
 ) -> Result<bool, StoreError> {
+    if record.op == RecordOp::Delete {
+        apply_delete(tx, connector, mapping, record, raw_record_id, run_id).await?;
+        counts.upserted += 1;
+        return Ok(true);
+    }
     let mapped = match mapping.apply(&record.payload) {
         Ok(MapOutcome::Mapped(mapped)) => mapped,
         Ok(MapOutcome::Filtered) => {
@@ -380,11 +460,6 @@ pub async fn map_landed(
         mapping_version: Some(mapping.version.clone()),
     };
     counts.upserted += 1;
-    if record.op == RecordOp::Delete {
-        tx.delete_entity(mapped.entity, connector, &mapped.key, &ctx)
-            .await?;
-        return Ok(true);
-    }
     if mapped.entity == EntityKind::Employee {
         write_employee(tx, connector, &mapped, &ctx).await?;
         return Ok(true);
@@ -412,6 +487,42 @@ pub async fn map_landed(
     Ok(true)
 }
 
+/// An upstream delete. Deletes carry little more than an id, so they are
+/// not mapped: a deleted roster account marks its linked employee `left`
+/// (HR keeps leavers); anything else is soft-deleted by key, which for
+/// these entities is the record's external id.
+async fn apply_delete(
+    tx: &mut dyn StoreTx,
+    connector: &str,
+    mapping: &Mapping,
+    record: &RawRecord,
+    raw_record_id: i64,
+    run_id: Option<i64>,
+) -> Result<(), StoreError> {
+    let ctx = WriteContext {
+        connector: connector.to_string(),
+        raw_record_id: Some(raw_record_id),
+        sync_run_id: run_id,
+        mapping_version: Some(mapping.version.clone()),
+    };
+    if mapping.target == EntityKind::Employee {
+        if let Some(employee_id) = tx.employee_by_link(connector, &record.external_id).await? {
+            let left = MappedEntity {
+                entity: EntityKind::Employee,
+                key: record.external_id.clone(),
+                identity: IdentityKeys::default(),
+                fields: vec![("status", FieldValue::Text("left".into()))],
+                source_updated_at: None,
+            };
+            tx.upsert_employee(Some(employee_id), &left, &ctx).await?;
+        }
+        return Ok(());
+    }
+    tx.delete_entity(mapping.target, connector, &record.external_id, &ctx)
+        .await?;
+    Ok(())
+}
+
 /// A roster record: match it to an existing employee or create one, link
 /// the source account, and attach records that were waiting for this person.
 async fn write_employee(
@@ -434,6 +545,18 @@ async fn write_employee(
         .await?;
     tx.resolve_waiting(upserted.id, &mapped.identity).await?;
     Ok(())
+}
+
+/// Records grouped by stream, in first-seen order.
+fn group_by_stream(records: &[RawRecord]) -> Vec<(&str, Vec<RawRecord>)> {
+    let mut groups: Vec<(&str, Vec<RawRecord>)> = Vec::new();
+    for r in records {
+        match groups.iter_mut().find(|(s, _)| *s == r.stream) {
+            Some((_, g)) => g.push(r.clone()),
+            None => groups.push((r.stream.as_str(), vec![r.clone()])),
+        }
+    }
+    groups
 }
 
 fn hostname() -> String {

@@ -1,0 +1,80 @@
+//! `hrhub serve`: one HTTP listener for health checks and event push (the
+//! HR API, dashboard and metrics join it with the serving issue).
+//!
+//! Handlers are thin: they translate HTTP to calls on the sync engine and
+//! the connectors' push receivers, and errors to RFC 9457 problem details.
+
+mod problem;
+mod webhooks;
+
+pub use problem::Problem;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::get;
+use axum::Router;
+use hrhub_sync::{ConnectorHandle, SyncEngine};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+/// Largest webhook body accepted; platform events are a few kilobytes.
+pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<SyncEngine>,
+    pub connectors: Arc<HashMap<String, ConnectorHandle>>,
+}
+
+impl AppState {
+    pub fn new(engine: Arc<SyncEngine>, connectors: Vec<ConnectorHandle>) -> Self {
+        AppState {
+            engine,
+            connectors: Arc::new(connectors.into_iter().map(|c| (c.id.clone(), c)).collect()),
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route(
+            "/webhooks/{connector_id}",
+            get(webhooks::receive).post(webhooks::receive),
+        )
+        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
+        .with_state(state)
+}
+
+/// Ready when the store answers.
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, Problem> {
+    state
+        .engine
+        .store()
+        .runs(None, None, 1)
+        .await
+        .map(|_| "ready")
+        .map_err(|e| {
+            tracing::error!(error = %e, "store not reachable");
+            Problem::new(
+                503,
+                "Store unavailable",
+                "the store does not answer; see the hub's log",
+            )
+        })
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listen: &str,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(%listen, "hrhub serving");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
