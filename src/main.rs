@@ -66,7 +66,7 @@ enum Command {
         #[command(subcommand)]
         command: MappingCommand,
     },
-    /// Serve the HTTP listener ([server] listen): health checks and event push.
+    /// Serve the HTTP listener ([server] listen: health checks, event push) and run connectors on their schedules.
     Serve,
     /// Run everything on this machine with no setup: mock platforms, SQLite, a sync.
     Demo {
@@ -121,7 +121,11 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Serve => {
             let config = Config::load(&cli.config)?;
             let hub = Hub::from_config(&config).await?;
-            let state = hrhub_server::AppState::new(Arc::new(hub.engine), hub.connectors);
+            let engine = Arc::new(hub.engine);
+            let scheduler = hrhub_sync::Scheduler::start(engine.clone(), hub.schedules)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            let state = hrhub_server::AppState::new(engine, hub.connectors);
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
                 eprintln!("shutting down: finishing requests in flight");
@@ -131,6 +135,7 @@ async fn run(cli: Cli) -> Result<i32> {
                 .with_context(|| {
                     format!("cannot serve on {} ([server] listen)", config.server.listen)
                 })?;
+            scheduler.shutdown().await;
             Ok(0)
         }
         Command::Status { json } => {
@@ -159,6 +164,8 @@ async fn run(cli: Cli) -> Result<i32> {
 pub struct Hub {
     pub engine: SyncEngine,
     pub connectors: Vec<hrhub_sync::ConnectorHandle>,
+    /// (connector, 5-field cron) for `serve`.
+    pub schedules: Vec<(hrhub_sync::ConnectorHandle, String)>,
 }
 
 impl Hub {
@@ -177,8 +184,12 @@ impl Hub {
                 .as_deref(),
         )?;
         let mut connectors = Vec::new();
+        let mut schedules = Vec::new();
         for entry in config.connectors.iter().filter(|c| c.enabled) {
             let handle = connectors::build(entry)?;
+            if let Some(cron) = &entry.schedule {
+                schedules.push((handle.clone(), cron.clone()));
+            }
             for stream in handle.source.streams() {
                 if mappings.get(handle.source.kind(), &stream).is_none() {
                     bail!(
@@ -197,6 +208,7 @@ impl Hub {
         Ok(Hub {
             engine: SyncEngine::new(store, Arc::new(mappings)),
             connectors,
+            schedules,
         })
     }
 

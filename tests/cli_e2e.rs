@@ -109,3 +109,66 @@ async fn mapping_test_shows_entities_and_errors() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_connectors_on_their_schedule_and_answers_health_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = mock(50).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = write_config(dir.path(), &mock, "schedule = \"* * * * *\"");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n{text}"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
+            ready = r.status() == 200;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "serve did not become ready");
+    // every minute: wait for the first tick to sync the connector
+    let mut synced = false;
+    for _ in 0..75 {
+        let status = status_json(&config).await;
+        if status["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "done")
+        {
+            assert_eq!(last_counts(&status, "tickets")["fetched"], 50);
+            assert!(status["streams"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["last_run"]["trigger"] == "schedule"));
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(synced, "no scheduled run within 75 s");
+}

@@ -8,6 +8,7 @@
 
 mod engine;
 mod identity;
+mod schedule;
 mod status;
 
 pub use engine::{
@@ -15,4 +16,5 @@ pub use engine::{
     SyncOptions, SyncOutcome,
 };
 pub use identity::{resolve, Resolution};
+pub use schedule::{to_six_fields, Scheduler};
 pub use status::{connector_status, StreamStatus};
