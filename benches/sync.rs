@@ -54,10 +54,10 @@ async fn main() {
         ..ZendeskConfig::api_token(&mock.base_url(), "admin@acme.example", "mock-api-token")
     };
     assert!(matches!(config.auth, ZendeskAuth::ApiToken { .. }));
-    let conn = ConnectorHandle {
-        id: "zd".into(),
-        source: Arc::new(Zendesk::new(config, HttpConfig::default()).unwrap()) as Arc<dyn Source>,
-    };
+    let conn = ConnectorHandle::new(
+        "zd",
+        Arc::new(Zendesk::new(config, HttpConfig::default()).unwrap()) as Arc<dyn Source>,
+    );
     let options = SyncOptions::default();
     engine.sync_stream(&conn, "users", &options).await.unwrap();
 

@@ -73,6 +73,10 @@ pub struct ConnectorEntry {
     pub schedule: Option<String>,
     /// Request timeout in seconds (default 60).
     pub timeout_secs: Option<u64>,
+    /// Keys this connector's people are matched by, in order of trust
+    /// (default `["employee_no", "email", "mobile"]`); an account already
+    /// linked to an employee is matched by its link first.
+    pub match_keys: Option<Vec<String>>,
     /// The kind-specific settings.
     #[serde(flatten)]
     pub settings: toml::Table,

@@ -4,6 +4,7 @@
 use crate::config::{connector_settings, ConnectorEntry};
 use anyhow::{bail, Result};
 use hrhub_connector::HttpConfig;
+use hrhub_model::MatchKey;
 use hrhub_sync::ConnectorHandle;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +30,19 @@ pub fn build(entry: &ConnectorEntry) -> Result<ConnectorHandle> {
             KINDS.join(", ")
         ),
     };
-    Ok(ConnectorHandle {
-        id: entry.id.clone(),
-        source,
-    })
+    let mut handle = ConnectorHandle::new(entry.id.clone(), source);
+    if let Some(keys) = &entry.match_keys {
+        handle.match_keys = keys
+            .iter()
+            .map(|k| {
+                MatchKey::parse(k).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "connector `{}`: key `match_keys`: `{k}` is not a match key; use employee_no, email, mobile",
+                        entry.id
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+    }
+    Ok(handle)
 }

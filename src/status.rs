@@ -9,11 +9,10 @@ pub async fn run(hub: &Hub, json: bool) -> Result<i32> {
     for conn in &hub.connectors {
         all.extend(hrhub_sync::connector_status(&**store, &conn.id, &conn.source.streams()).await?);
     }
+    let conflicts = store.conflicts(100).await?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "streams": all }))?
-        );
+        let out = serde_json::json!({ "streams": all, "identity_conflicts": conflicts });
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(0);
     }
     println!(
@@ -41,6 +40,21 @@ pub async fn run(hub: &Hub, json: bool) -> Result<i32> {
         );
         if let Some(err) = s.last_run.as_ref().and_then(|r| r.error.as_ref()) {
             println!("    last error: {err}");
+        }
+    }
+    if !conflicts.is_empty() {
+        println!("\nIDENTITY CONFLICTS ({}; reported, not merged — fix the source data or the match keys):", conflicts.len());
+        for c in conflicts.iter().take(20) {
+            println!(
+                "  {}/{}: {} `{}` also points at employee #{} (record resolved to {})",
+                c.system,
+                c.external_id.as_deref().unwrap_or("-"),
+                c.key,
+                c.value,
+                c.other_employee_id,
+                c.chosen_employee_id
+                    .map_or("no one".to_string(), |id| format!("employee #{id}"))
+            );
         }
     }
     Ok(0)

@@ -141,13 +141,14 @@ impl Mapping {
             }
         }
         let [external_id, employee_no, email, mobile] = ids;
+        // Matching compares normal forms (case-folded e-mail, E.164 mobile, ...).
         let identity = IdentityKeys {
             external_id,
             employee_no,
-            // E-mail matching is case-insensitive; store one form.
-            email: email.map(|e| e.to_lowercase()),
+            email,
             mobile,
-        };
+        }
+        .normalized();
 
         let mut fields = Vec::with_capacity(self.fields.len());
         for (spec, expr) in &self.fields {

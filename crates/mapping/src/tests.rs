@@ -406,7 +406,7 @@ fn identity_keys_are_normalised() {
             external_id: Some("7".into()),
             employee_no: None,
             email: Some("a@b.cn".into()),
-            mobile: Some("+86 138 0000 0000".into()),
+            mobile: Some("+8613800000000".into()),
         }
     );
     let e = mapped(&m, &json!({"id": 1, "no": 1024, "email": "   "}));

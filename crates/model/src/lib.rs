@@ -7,12 +7,14 @@
 //! two in step.
 
 mod entities;
+mod identity;
 mod mapped;
 mod raw;
 mod schema;
 mod sync;
 
 pub use entities::*;
+pub use identity::*;
 pub use mapped::*;
 pub use raw::*;
 pub use schema::*;

@@ -1,7 +1,7 @@
 //! What a mapping makes of one raw record: typed field values for one
 //! entity, plus the keys that say who the record is about.
 
-use crate::EntityKind;
+use crate::{EntityKind, MatchKey};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +33,30 @@ pub struct IdentityKeys {
 }
 
 impl IdentityKeys {
+    /// Keys in their normal forms (see [`crate::MatchKey::normalize`]);
+    /// the external id is only trimmed.
+    pub fn normalized(self) -> IdentityKeys {
+        let norm = |key: MatchKey, v: Option<String>| v.and_then(|v| key.normalize(&v));
+        IdentityKeys {
+            external_id: self.external_id.and_then(|v| {
+                let t = v.trim();
+                (!t.is_empty()).then(|| t.to_string())
+            }),
+            employee_no: norm(MatchKey::EmployeeNo, self.employee_no),
+            email: norm(MatchKey::Email, self.email),
+            mobile: norm(MatchKey::Mobile, self.mobile),
+        }
+    }
+
+    /// The value of a match key.
+    pub fn get(&self, key: MatchKey) -> Option<&str> {
+        match key {
+            MatchKey::EmployeeNo => self.employee_no.as_deref(),
+            MatchKey::Email => self.email.as_deref(),
+            MatchKey::Mobile => self.mobile.as_deref(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.external_id.is_none()
             && self.employee_no.is_none()
@@ -59,6 +83,18 @@ pub struct MappedEntity {
 }
 
 impl MappedEntity {
+    /// Puts the employee columns that identity keys are matched against
+    /// (`employee_no`, `email`, `mobile`) in their normal forms.
+    pub fn normalize_match_fields(&mut self) {
+        for (name, value) in &mut self.fields {
+            if let (Some(key), FieldValue::Text(text)) = (MatchKey::parse(name), &*value) {
+                *value = key
+                    .normalize(text)
+                    .map_or(FieldValue::Null, FieldValue::Text);
+            }
+        }
+    }
+
     pub fn get(&self, field: &str) -> Option<&FieldValue> {
         self.fields
             .iter()

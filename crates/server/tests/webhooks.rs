@@ -113,10 +113,7 @@ async fn start() -> (String, Arc<dyn Store>, tempfile::TempDir) {
         .add(Mapping::parse("users.toml", USERS_MAPPING).unwrap())
         .unwrap();
     let engine = Arc::new(SyncEngine::new(store.clone(), Arc::new(mappings)));
-    let conn = ConnectorHandle {
-        id: "fk".into(),
-        source: Arc::new(FakePlatform),
-    };
+    let conn = ConnectorHandle::new("fk", Arc::new(FakePlatform));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {

@@ -11,7 +11,7 @@ use crate::{Landing, MatchKey, QuarantineEntry, StoreError, StoreTx, StreamHoldi
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use hrhub_model::{
-    ChangeEvent, ChangeOp, EntityKind, FieldSpec, FieldType, FieldValue, IdentityKeys,
+    ChangeEvent, ChangeOp, EntityKind, FieldSpec, FieldType, FieldValue, IdentityConflict, IdentityKeys,
     MappedEntity, RawRecord, RecordOp, RunCounts, RunStatus, RunTrigger, StreamState, SyncRun,
 };
 use sqlx::types::Json;
@@ -230,14 +230,31 @@ impl StoreTx for Tx {
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
-    async fn employee_by_key(&mut self, key: MatchKey, value: &str) -> Result<Option<i64>, StoreError> {
-        let sql = format!("SELECT id FROM employees WHERE {} = $1 AND deleted_at IS NULL LIMIT 2", key.column());
+    async fn employees_by_key(&mut self, key: MatchKey, value: &str) -> Result<Vec<i64>, StoreError> {
+        let sql = format!(
+            "SELECT id FROM employees WHERE {} = $1 AND deleted_at IS NULL ORDER BY id LIMIT 2",
+            key.as_str()
+        );
         let rows = sqlx::query(&sql).bind(value).fetch_all(&mut *self.tx).await?;
-        // An ambiguous key (two employees share an e-mail) matches no one.
-        Ok(match rows.as_slice() {
-            [row] => Some(row.try_get(0)?),
-            _ => None,
-        })
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    async fn record_conflict(&mut self, c: &IdentityConflict) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO identity_conflicts (system, external_id, key_name, key_value, chosen_employee_id, other_employee_id, detected_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (system, external_id, key_name, key_value, other_employee_id) DO NOTHING",
+        )
+        .bind(&c.system)
+        .bind(c.external_id.clone().unwrap_or_default())
+        .bind(&c.key)
+        .bind(&c.value)
+        .bind(c.chosen_employee_id)
+        .bind(c.other_employee_id)
+        .bind(self.now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
     }
 
     async fn link_identity(&mut self, system: &str, external_id: &str, employee_id: i64, matched_by: &str) -> Result<(), StoreError> {
@@ -775,6 +792,28 @@ impl crate::Store for ThisStore {
             out.push(obj);
         }
         Ok(out)
+    }
+
+    async fn conflicts(&self, limit: i64) -> Result<Vec<IdentityConflict>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM identity_conflicts ORDER BY id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let external_id: String = row.try_get("external_id")?;
+                Ok(IdentityConflict {
+                    id: row.try_get("id")?,
+                    system: row.try_get("system")?,
+                    external_id: (!external_id.is_empty()).then_some(external_id),
+                    key: row.try_get("key_name")?,
+                    value: row.try_get("key_value")?,
+                    chosen_employee_id: row.try_get("chosen_employee_id")?,
+                    other_employee_id: row.try_get("other_employee_id")?,
+                    detected_at: row.try_get("detected_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn entity_counts(&self, entity: EntityKind) -> Result<(i64, i64), StoreError> {

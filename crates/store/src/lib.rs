@@ -18,8 +18,8 @@ pub use sqlite::SqliteStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hrhub_model::{
-    ChangeEvent, EntityKind, IdentityKeys, MappedEntity, RawRecord, RunCounts, RunStatus,
-    RunTrigger, StreamState, SyncRun,
+    ChangeEvent, EntityKind, IdentityConflict, IdentityKeys, MappedEntity, RawRecord, RunCounts,
+    RunStatus, RunTrigger, StreamState, SyncRun,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -57,23 +57,7 @@ pub struct WriteContext {
     pub mapping_version: Option<String>,
 }
 
-/// How a key matched an employee; recorded on the identity link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MatchKey {
-    EmployeeNo,
-    Email,
-    Mobile,
-}
-
-impl MatchKey {
-    pub fn column(self) -> &'static str {
-        match self {
-            MatchKey::EmployeeNo => "employee_no",
-            MatchKey::Email => "email",
-            MatchKey::Mobile => "mobile",
-        }
-    }
-}
+pub use hrhub_model::MatchKey;
 
 /// Result of an entity upsert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,12 +114,17 @@ pub trait StoreTx: Send {
         external_id: &str,
     ) -> Result<Option<i64>, StoreError>;
 
-    /// The employee with this employee number / e-mail / mobile, if exactly one.
-    async fn employee_by_key(
+    /// Employees whose employee number / e-mail / mobile equals `value`
+    /// (normal forms), at most two: two means the key is ambiguous.
+    async fn employees_by_key(
         &mut self,
         key: MatchKey,
         value: &str,
-    ) -> Result<Option<i64>, StoreError>;
+    ) -> Result<Vec<i64>, StoreError>;
+
+    /// Reports that a record's key points at another employee than the one
+    /// it was resolved to (or at two). Idempotent per (system, account, key, value, other).
+    async fn record_conflict(&mut self, conflict: &IdentityConflict) -> Result<(), StoreError>;
 
     /// Links (system, external_id) to an employee and attaches the rows that
     /// were waiting for that account. Idempotent.
@@ -297,6 +286,8 @@ pub trait Store: Send + Sync {
         after_id: i64,
         limit: i64,
     ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError>;
+    /// Reported identity conflicts, newest first.
+    async fn conflicts(&self, limit: i64) -> Result<Vec<IdentityConflict>, StoreError>;
     /// Live rows of an entity table, and how many of them have no employee.
     async fn entity_counts(&self, entity: EntityKind) -> Result<(i64, i64), StoreError>;
 }

@@ -329,23 +329,22 @@ async fn identities_resolve_now_or_when_the_person_arrives() {
             .unwrap();
         assert!(emp.changed);
         assert_eq!(
-            tx.employee_by_key(MatchKey::EmployeeNo, "00417")
+            tx.employees_by_key(MatchKey::EmployeeNo, "00417")
                 .await
                 .unwrap(),
-            Some(emp.id)
+            vec![emp.id]
         );
         assert_eq!(
-            tx.employee_by_key(MatchKey::Email, "li.wei@acme.com")
+            tx.employees_by_key(MatchKey::Email, "li.wei@acme.com")
                 .await
                 .unwrap(),
-            Some(emp.id)
+            vec![emp.id]
         );
-        assert_eq!(
-            tx.employee_by_key(MatchKey::Email, "nobody@acme.com")
-                .await
-                .unwrap(),
-            None
-        );
+        assert!(tx
+            .employees_by_key(MatchKey::Email, "nobody@acme.com")
+            .await
+            .unwrap()
+            .is_empty());
         // linking the agent's account attaches the waiting ticket
         tx.link_identity("zd", "235323", emp.id, "employee_no")
             .await
@@ -423,6 +422,40 @@ async fn identities_resolve_now_or_when_the_person_arrives() {
             (2, 0)
         );
         assert_gap_free(&*store).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn conflicts_are_recorded_once_and_listed() {
+    on_both("conflicts", |store| async move {
+        let conflict = hrhub_model::IdentityConflict {
+            id: 0,
+            system: "dingtalk".into(),
+            external_id: Some("u1".into()),
+            key: "email".into(),
+            value: "a@acme.com".into(),
+            chosen_employee_id: None,
+            other_employee_id: 7,
+            detected_at: Utc::now(),
+        };
+        let mut tx = store.begin().await.unwrap();
+        tx.record_conflict(&conflict).await.unwrap();
+        tx.record_conflict(&conflict).await.unwrap();
+        tx.record_conflict(&hrhub_model::IdentityConflict {
+            other_employee_id: 8,
+            ..conflict.clone()
+        })
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let listed = store.conflicts(10).await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[1].external_id.as_deref(), Some("u1"));
+        assert_eq!(
+            (listed[0].other_employee_id, listed[1].other_employee_id),
+            (8, 7)
+        );
     })
     .await;
 }

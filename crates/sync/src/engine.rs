@@ -2,8 +2,8 @@ use crate::identity::{resolve, Resolution};
 use hrhub_connector::{ConnectorError, Refetch, Source};
 use hrhub_mapping::{MapOutcome, Mapping, MappingSet};
 use hrhub_model::{
-    EntityKind, FieldValue, IdentityKeys, MappedEntity, RawRecord, RecordOp, RunCounts, RunStatus,
-    RunTrigger,
+    EntityKind, FieldValue, IdentityKeys, MappedEntity, MatchKey, RawRecord, RecordOp, RunCounts,
+    RunStatus, RunTrigger,
 };
 use hrhub_store::{Landing, Store, StoreError, StoreTx, WriteContext};
 use std::collections::HashMap;
@@ -11,11 +11,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A configured connector instance: its id (the `[[connector]] id`, also the
-/// identity system name) and the platform client.
+/// identity system name), the platform client, and the keys its records'
+/// people are matched by.
 #[derive(Clone)]
 pub struct ConnectorHandle {
     pub id: String,
     pub source: Arc<dyn Source>,
+    /// In order of trust; default employee number, e-mail, mobile.
+    pub match_keys: Vec<MatchKey>,
+}
+
+impl ConnectorHandle {
+    pub fn new(id: impl Into<String>, source: Arc<dyn Source>) -> Self {
+        ConnectorHandle {
+            id: id.into(),
+            source,
+            match_keys: MatchKey::DEFAULT.to_vec(),
+        }
+    }
 }
 
 /// Why a stream could not sync. Each message says what to do next.
@@ -147,7 +160,7 @@ impl SyncEngine {
         if fresh {
             for (stream, group) in group_by_stream(records) {
                 let mapping = self.mapping_for(conn.source.kind(), stream)?;
-                apply_records(&mut *tx, &conn.id, &mapping, &group, None).await?;
+                apply_records(&mut *tx, conn, &mapping, &group, None).await?;
             }
         }
         tx.commit().await?;
@@ -182,7 +195,7 @@ impl SyncEngine {
         let result: Result<(), SyncError> = async {
             let records = conn.source.fetch(&r.stream, &r.ids).await?;
             let mut tx = self.store.begin().await?;
-            counts = apply_records(&mut *tx, &conn.id, &mapping, &records, Some(run_id)).await?;
+            counts = apply_records(&mut *tx, conn, &mapping, &records, Some(run_id)).await?;
             tx.commit().await?;
             Ok(())
         }
@@ -340,7 +353,7 @@ impl SyncEngine {
             let page = conn.source.read_page(stream, cursor.as_deref()).await?;
             let mut tx = self.store.begin().await?;
             let page_counts =
-                apply_records(&mut *tx, &conn.id, mapping, &page.records, Some(run_id)).await?;
+                apply_records(&mut *tx, conn, mapping, &page.records, Some(run_id)).await?;
             tx.set_cursor(&conn.id, stream, page.cursor.as_deref())
                 .await?;
             tx.commit().await?;
@@ -369,7 +382,7 @@ impl SyncEngine {
 /// polling, webhooks and replay so every path treats a record the same way.
 pub async fn apply_records(
     tx: &mut dyn StoreTx,
-    connector: &str,
+    conn: &ConnectorHandle,
     mapping: &Mapping,
     records: &[RawRecord],
     run_id: Option<i64>,
@@ -378,6 +391,7 @@ pub async fn apply_records(
         fetched: records.len() as i64,
         ..RunCounts::default()
     };
+    let connector = conn.id.as_str();
     let landings = tx.land(connector, records, run_id).await?;
     let mut identities = IdentityCache::default();
     let mut mapped_ok: Vec<&str> = Vec::new();
@@ -388,7 +402,7 @@ pub async fn apply_records(
         };
         let ok = map_landed(
             tx,
-            connector,
+            conn,
             mapping,
             record,
             raw_record_id,
@@ -420,7 +434,7 @@ pub struct IdentityCache(HashMap<IdentityKeys, Option<Resolution>>);
 #[allow(clippy::too_many_arguments)]
 pub async fn map_landed(
     tx: &mut dyn StoreTx,
-    connector: &str,
+    conn: &ConnectorHandle,
     mapping: &Mapping,
     record: &RawRecord,
     raw_record_id: i64,
@@ -428,6 +442,7 @@ pub async fn map_landed(
     counts: &mut RunCounts,
     identities: &mut IdentityCache,
 ) -> Result<bool, StoreError> {
+    let connector = conn.id.as_str();
     if record.op == RecordOp::Delete {
         apply_delete(tx, connector, mapping, record, raw_record_id, run_id).await?;
         counts.upserted += 1;
@@ -461,13 +476,13 @@ pub async fn map_landed(
     };
     counts.upserted += 1;
     if mapped.entity == EntityKind::Employee {
-        write_employee(tx, connector, &mapped, &ctx).await?;
+        write_employee(tx, conn, mapped, &ctx).await?;
         return Ok(true);
     }
     let resolution = match identities.0.get(&mapped.identity) {
         Some(cached) => *cached,
         None => {
-            let found = resolve(tx, connector, &mapped.identity).await?;
+            let found = resolve(tx, connector, &mapped.identity, &conn.match_keys).await?;
             if let (Some(r), Some(external_id)) = (found, &mapped.identity.external_id) {
                 if r.matched_by != "link" {
                     tx.link_identity(connector, external_id, r.employee_id, r.matched_by)
@@ -527,11 +542,15 @@ async fn apply_delete(
 /// the source account, and attach records that were waiting for this person.
 async fn write_employee(
     tx: &mut dyn StoreTx,
-    connector: &str,
-    mapped: &MappedEntity,
+    conn: &ConnectorHandle,
+    mut mapped: MappedEntity,
     ctx: &WriteContext,
 ) -> Result<(), StoreError> {
-    let resolution = resolve(tx, connector, &mapped.identity).await?;
+    let connector = conn.id.as_str();
+    // the columns keys are matched against hold the keys' normal forms
+    mapped.normalize_match_fields();
+    let mapped = &mapped;
+    let resolution = resolve(tx, connector, &mapped.identity, &conn.match_keys).await?;
     let upserted = tx
         .upsert_employee(resolution.map(|r| r.employee_id), mapped, ctx)
         .await?;
