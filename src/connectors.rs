@@ -9,7 +9,7 @@ use hrhub_sync::ConnectorHandle;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const KINDS: &[&str] = &["zendesk"];
+pub const KINDS: &[&str] = &["zendesk", "dingtalk"];
 
 pub fn build(entry: &ConnectorEntry) -> Result<ConnectorHandle> {
     let mut http = HttpConfig::default();
@@ -21,6 +21,13 @@ pub fn build(entry: &ConnectorEntry) -> Result<ConnectorHandle> {
             let config: hrhub_zendesk::ZendeskConfig = connector_settings(entry)?;
             Arc::new(
                 hrhub_zendesk::Zendesk::new(config, http)
+                    .map_err(|e| anyhow::anyhow!("connector `{}`: {e}", entry.id))?,
+            )
+        }
+        "dingtalk" => {
+            let config: hrhub_dingtalk::DingTalkConfig = connector_settings(entry)?;
+            Arc::new(
+                hrhub_dingtalk::DingTalk::new(config, http)
                     .map_err(|e| anyhow::anyhow!("connector `{}`: {e}", entry.id))?,
             )
         }

@@ -18,6 +18,9 @@ pub const SHIPPED: &[(&str, &str)] = shipped![
     "mappings/zendesk/tickets.toml",
     "mappings/zendesk/ticket_metrics.toml",
     "mappings/zendesk/satisfaction_ratings.toml",
+    "mappings/dingtalk/departments.toml",
+    "mappings/dingtalk/users.toml",
+    "mappings/dingtalk/attendance.toml",
 ];
 
 pub fn mapping_set(override_dir: Option<&Path>) -> Result<MappingSet> {

@@ -5,6 +5,7 @@
 //! Connectors know nothing of the unified model: they yield [`RawRecord`]
 //! pages, each with the cursor that resumes after it.
 
+pub mod callback_crypto;
 mod error;
 mod http;
 pub mod push;
