@@ -9,7 +9,7 @@ use hrhub_sync::ConnectorHandle;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const KINDS: &[&str] = &["zendesk", "dingtalk"];
+pub const KINDS: &[&str] = &["zendesk", "dingtalk", "wecom"];
 
 pub fn build(entry: &ConnectorEntry) -> Result<ConnectorHandle> {
     let mut http = HttpConfig::default();
@@ -28,6 +28,13 @@ pub fn build(entry: &ConnectorEntry) -> Result<ConnectorHandle> {
             let config: hrhub_dingtalk::DingTalkConfig = connector_settings(entry)?;
             Arc::new(
                 hrhub_dingtalk::DingTalk::new(config, http)
+                    .map_err(|e| anyhow::anyhow!("connector `{}`: {e}", entry.id))?,
+            )
+        }
+        "wecom" => {
+            let config: hrhub_wecom::WeComConfig = connector_settings(entry)?;
+            Arc::new(
+                hrhub_wecom::WeCom::new(config, http)
                     .map_err(|e| anyhow::anyhow!("connector `{}`: {e}", entry.id))?,
             )
         }

@@ -21,6 +21,10 @@ pub const SHIPPED: &[(&str, &str)] = shipped![
     "mappings/dingtalk/departments.toml",
     "mappings/dingtalk/users.toml",
     "mappings/dingtalk/attendance.toml",
+    "mappings/wecom/departments.toml",
+    "mappings/wecom/users.toml",
+    "mappings/wecom/checkins.toml",
+    "mappings/wecom/checkin_daily.toml",
 ];
 
 pub fn mapping_set(override_dir: Option<&Path>) -> Result<MappingSet> {
