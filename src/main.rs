@@ -68,7 +68,7 @@ enum Command {
     },
     /// Serve the HTTP listener ([server] listen: health checks, event push) and run connectors on their schedules.
     Serve,
-    /// Run everything on this machine with no setup: mock platforms, SQLite, a sync.
+    /// Run everything on this machine with no setup: mock Zendesk, DingTalk and WeCom, SQLite, a sync, signed pushes.
     Demo {
         /// Tickets in the mock Zendesk.
         #[arg(long, default_value_t = 2_000)]
@@ -76,6 +76,9 @@ enum Command {
         /// Folder for the demo's config and database.
         #[arg(long, default_value = "hrhub-demo")]
         dir: PathBuf,
+        /// Keep serving (and the mocks running) until Ctrl-C.
+        #[arg(long)]
+        serve: bool,
     },
 }
 
@@ -108,7 +111,11 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Mapping {
             command: MappingCommand::Test { file, sample },
         } => mapping_test::run(&file, &sample),
-        Command::Demo { tickets, dir } => demo::run(tickets, &dir).await,
+        Command::Demo {
+            tickets,
+            dir,
+            serve,
+        } => demo::run(tickets, &dir, serve).await,
         Command::Sync {
             connector,
             stream,

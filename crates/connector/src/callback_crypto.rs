@@ -21,8 +21,9 @@
 //! config error). A wrong or missing signature is [`PushError::Signature`];
 //! so is a receive id that differs from the configured one (the message was
 //! sealed for another corp/app: treat like a forged delivery). Undecodable
-//! ciphertext (bad base64, length, padding or length prefix) is
-//! [`PushError::Malformed`]; `decrypt` returns bytes and leaves UTF-8 and
+//! ciphertext (bad base64, not whole AES blocks) is [`PushError::Malformed`];
+//! ciphertext that does not open under the configured key (bad padding or
+//! length prefix: another key, or tampering) is [`PushError::Signature`]; `decrypt` returns bytes and leaves UTF-8 and
 //! message parsing to the caller. A timestamp outside the window is
 //! [`PushError::Stale`].
 
@@ -146,6 +147,13 @@ impl CallbackCrypto {
     /// decides whether they must be UTF-8). Verify the signature first.
     pub fn decrypt(&self, encrypted_b64: &str) -> Result<Vec<u8>, PushError> {
         let malformed = |m: &str| PushError::Malformed(format!("encrypted payload: {m}"));
+        // Well-formed ciphertext that does not open under our key was sealed
+        // with another key or tampered with: an authentication failure.
+        let unopenable = |m: &str| {
+            PushError::Signature(format!(
+                "encrypted payload does not open with the configured EncodingAESKey ({m}): wrong key or tampered ciphertext"
+            ))
+        };
         let mut buf = LENIENT_B64
             .decode(encrypted_b64.trim())
             .map_err(|e| malformed(&format!("not base64 ({e})")))?;
@@ -160,7 +168,7 @@ impl CallbackCrypto {
             .map_err(|_| malformed("cannot decrypt"))?;
         let pad = *plain.last().expect("non-empty") as usize;
         if pad == 0 || pad > PAD_BLOCK || pad > plain.len() {
-            return Err(malformed("bad padding (wrong key or corrupted)"));
+            return Err(unopenable("bad padding"));
         }
         let (content, padding) = plain.split_at(plain.len() - pad);
         // Not secret-dependent in a way that matters (the signature was
@@ -170,15 +178,15 @@ impl CallbackCrypto {
             bad |= b ^ (pad as u8);
         }
         if bad != 0 {
-            return Err(malformed("bad padding (wrong key or corrupted)"));
+            return Err(unopenable("bad padding"));
         }
         if content.len() < 20 {
-            return Err(malformed("plaintext shorter than its header"));
+            return Err(unopenable("plaintext shorter than its header"));
         }
         let msg_len = u32::from_be_bytes(content[16..20].try_into().expect("4 bytes")) as usize;
         let rest = &content[20..];
         if msg_len > rest.len() {
-            return Err(malformed(&format!(
+            return Err(unopenable(&format!(
                 "message length {msg_len} exceeds the {} bytes present",
                 rest.len()
             )));
@@ -565,14 +573,14 @@ mod tests {
         p[31] = 0;
         assert!(matches!(
             c.decrypt(&raw_encrypt(&mut p)),
-            Err(PushError::Malformed(_))
+            Err(PushError::Signature(_))
         ));
         // pad byte 33 (> 32)
         let mut p = vec![b'a'; 64];
         p[63] = 33;
         assert!(matches!(
             c.decrypt(&raw_encrypt(&mut p)),
-            Err(PushError::Malformed(_))
+            Err(PushError::Signature(_))
         ));
         // inconsistent pad bytes
         let mut p = vec![b'a'; 32];
@@ -580,7 +588,7 @@ mod tests {
         p[30] = 3;
         assert!(matches!(
             c.decrypt(&raw_encrypt(&mut p)),
-            Err(PushError::Malformed(_))
+            Err(PushError::Signature(_))
         ));
         // length prefix larger than the content
         let mut p = vec![0u8; 32];
@@ -588,7 +596,7 @@ mod tests {
         p[31] = 1;
         assert!(matches!(
             c.decrypt(&raw_encrypt(&mut p)),
-            Err(PushError::Malformed(_))
+            Err(PushError::Signature(_))
         ));
         // not base64, not block aligned, empty
         for bad in ["!!!not base64!!!", "YWJj", ""] {

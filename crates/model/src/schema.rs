@@ -200,6 +200,13 @@ impl EntityKind {
         }
     }
 
+    /// Whether rows of this entity are about one employee (and so can be
+    /// unmatched): attendance, tickets, ratings, training. Employees are the
+    /// people themselves; departments are about no one.
+    pub fn is_about_a_person(self) -> bool {
+        !matches!(self, EntityKind::Employee | EntityKind::Department)
+    }
+
     pub fn field(self, name: &str) -> Option<&'static FieldSpec> {
         self.fields().iter().find(|f| f.name == name)
     }

@@ -66,14 +66,23 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, Problem> 
         })
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
+/// Serves on `listen` until `shutdown` resolves, then finishes in-flight requests.
 pub async fn serve(
     listen: &str,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    tracing::info!(%listen, "hrhub serving");
+    serve_on(listener, state, shutdown).await
+}
+
+/// As [`serve`], on a listener already bound (e.g. to port 0).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    tracing::info!(listen = %listener.local_addr()?, "hrhub serving");
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -150,7 +150,7 @@ impl Tx {
     ) -> Result<u64, StoreError> {
         let mut attached = 0;
         for entity in EntityKind::ALL {
-            if entity == EntityKind::Employee {
+            if !entity.is_about_a_person() {
                 continue;
             }
             let sql = format!(
@@ -817,7 +817,7 @@ impl crate::Store for ThisStore {
     }
 
     async fn entity_counts(&self, entity: EntityKind) -> Result<(i64, i64), StoreError> {
-        let unmatched = if entity == EntityKind::Employee { "CAST(0 AS BIGINT)" } else { "COUNT(*) - COUNT(employee_id)" };
+        let unmatched = if entity.is_about_a_person() { "COUNT(*) - COUNT(employee_id)" } else { "CAST(0 AS BIGINT)" };
         let sql = format!("SELECT COUNT(*), {unmatched} FROM {} WHERE deleted_at IS NULL", entity.table());
         let row = sqlx::query(&sql).fetch_one(&self.pool).await?;
         Ok((row.try_get(0)?, row.try_get::<i64, _>(1)?))

@@ -1,0 +1,245 @@
+//! Signed event pushes from the DingTalk and WeCom mocks into the real
+//! `hrhub serve`: accepted ones land (once), refused ones leave no trace.
+
+mod common;
+
+use common::*;
+use hrhub_connector::callback_crypto::CallbackCrypto;
+use hrhub_connector::PushRequest;
+use hrhub_dingtalk::mock::{
+    signed_delivery, MockDingTalk, MockHandle as DingTalkMock, MockOptions as DtOptions,
+};
+use hrhub_store::Store;
+use hrhub_wecom::mock::{MockOptions as WcOptions, MockWeCom};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn serve(config: &std::path::Path, port: u16) -> Server {
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{url}/readyz")).send().await.is_ok() {
+            return Server { child, url };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("hrhub serve did not start");
+}
+
+async fn post(url: &str, request: &PushRequest) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .query(&request.query.iter().collect::<Vec<_>>())
+        .body(request.body.clone())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn events(store: &dyn Store, connector: &str) -> i64 {
+    store.holdings(connector, "events").await.unwrap().records
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn config(
+    dir: &std::path::Path,
+    port: u16,
+    dt: &DingTalkMock,
+    wc: &hrhub_wecom::mock::MockHandle,
+) -> std::path::PathBuf {
+    let (d, w) = (dt.options(), wc.options());
+    let text = format!(
+        r#"[store]
+url = "sqlite://{db}"
+[server]
+listen = "127.0.0.1:{port}"
+
+[[connector]]
+id = "dt"
+kind = "dingtalk"
+base_url = "{dt_url}"
+api_base_url = "{dt_url}"
+app_key = "{dt_key}"
+app_secret = "{dt_secret}"
+[connector.webhook]
+token = "{dt_token}"
+aes_key = "{dt_aes}"
+
+[[connector]]
+id = "wc"
+kind = "wecom"
+base_url = "{wc_url}"
+corp_id = "{wc_corp}"
+secret = "{wc_secret}"
+contacts_secret = "{wc_contacts}"
+[connector.webhook]
+token = "{wc_token}"
+aes_key = "{wc_aes}"
+"#,
+        db = dir.join("hrhub.db").display(),
+        dt_url = dt.base_url(),
+        dt_key = d.app_key,
+        dt_secret = d.app_secret,
+        dt_token = d.webhook_token,
+        dt_aes = d.webhook_aes_key,
+        wc_url = wc.base_url(),
+        wc_corp = w.corp_id,
+        wc_secret = w.app_secret,
+        wc_contacts = w.contacts_secret,
+        wc_token = w.callback_token,
+        wc_aes = w.callback_aes_key,
+    );
+    let path = dir.join("hrhub.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_pushes_land_once_and_forged_ones_leave_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let dt = MockDingTalk::start(DtOptions {
+        qps_limit: None,
+        ..DtOptions::default()
+    })
+    .await;
+    let wc = MockWeCom::start(WcOptions::default()).await;
+    let port = free_port();
+    let config = config(dir.path(), port, &dt, &wc);
+    let server = serve(&config, port).await;
+    let store = open_store(dir.path()).await;
+    let dt_url = format!("{}/webhooks/dt", server.url);
+    let user = dt.user_ids()[0].clone();
+    let event = dt.user_event("user_modify_org", &[user.as_str()]);
+
+    // forged: tampered body, tampered signature, another key, replayed outside the window
+    let mut tampered_body = dt.delivery(&event);
+    let body = String::from_utf8(tampered_body.body.clone()).unwrap();
+    let flipped = body.replacen("\"encrypt\":\"", "\"encrypt\":\"A", 1);
+    tampered_body.body = flipped.into_bytes();
+    let mut tampered_signature = dt.delivery(&event);
+    tampered_signature
+        .query
+        .insert("msg_signature".into(), "0".repeat(40));
+    let d = dt.options();
+    let other_key = CallbackCrypto::new(
+        &d.webhook_token,
+        "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+        &d.app_key,
+    )
+    .unwrap();
+    let wrong_key = signed_delivery(
+        &other_key,
+        event.to_string().as_bytes(),
+        &(chrono::Utc::now().timestamp_millis()).to_string(),
+        "nonce123",
+    );
+    let stale_ts = ((chrono::Utc::now().timestamp() - 600) * 1000).to_string();
+    let replayed = dt.delivery_at(&event, &stale_ts, "nonce456");
+    for (what, request) in [
+        ("body", &tampered_body),
+        ("signature", &tampered_signature),
+        ("key", &wrong_key),
+        ("replay", &replayed),
+    ] {
+        let res = post(&dt_url, request).await;
+        assert!(
+            matches!(res.status().as_u16(), 401 | 403),
+            "{what}: {}",
+            res.status()
+        );
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/problem+json",
+            "{what}"
+        );
+    }
+    assert_eq!(
+        events(&store, "dt").await,
+        0,
+        "refused deliveries store nothing"
+    );
+    assert!(store.runs(Some("dt"), None, 10).await.unwrap().is_empty());
+
+    // genuine: accepted with the encrypted success, landed once however often it comes
+    dt.set_title(&user, "Team Lead");
+    for _ in 0..3 {
+        let res = post(&dt_url, &dt.delivery(&event)).await;
+        assert_eq!(res.status(), 200);
+        let reply: serde_json::Value = res.json().await.unwrap();
+        assert!(dt.reply_is_success(&reply), "{reply}");
+        assert_eq!(events(&store, "dt").await, 1);
+    }
+    let mut refetched = false;
+    for _ in 0..50 {
+        let runs = store.runs(Some("dt"), Some("users"), 10).await.unwrap();
+        if runs
+            .iter()
+            .any(|r| r.status == hrhub_model::RunStatus::Succeeded)
+        {
+            assert_eq!(
+                runs.len(),
+                1,
+                "one re-fetch for one event delivered three times"
+            );
+            refetched = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refetched, "the event's re-fetch did not run");
+    let employees = store
+        .entity_rows(hrhub_model::EntityKind::Employee, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(employees.len(), 1);
+    assert_eq!(employees[0]["title"], "Team Lead");
+
+    // WeCom: URL verification, a genuine callback, a forged one
+    let wc_url = format!("{}/webhooks/wc", server.url);
+    let verify = wc.callback_get("echo-1234");
+    let res = reqwest::Client::new()
+        .get(&wc_url)
+        .query(&verify.query.iter().collect::<Vec<_>>())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.text().await.unwrap(), "echo-1234");
+    let wc_user = wc.userids()[0].clone();
+    let xml = wc.change_contact_xml("update_user", &wc_user, chrono::Utc::now().timestamp());
+    let mut forged = wc.callback_post(&xml);
+    forged.query.insert("msg_signature".into(), "f".repeat(40));
+    assert_eq!(post(&wc_url, &forged).await.status(), 401);
+    let stale = wc.callback_post_at(&xml, chrono::Utc::now().timestamp() - 3_600);
+    assert_eq!(post(&wc_url, &stale).await.status(), 401);
+    assert_eq!(events(&store, "wc").await, 0);
+    let res = post(&wc_url, &wc.callback_post(&xml)).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "success");
+    assert_eq!(events(&store, "wc").await, 1);
+}
