@@ -104,7 +104,15 @@ impl Config {
     }
 
     pub fn parse(file: &str, text: &str) -> Result<Config> {
-        let text = interpolate_env(file, text, |name| std::env::var(name).ok())?;
+        Config::parse_with_env(file, text, |name| std::env::var(name).ok())
+    }
+
+    fn parse_with_env(
+        file: &str,
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config> {
+        let text = interpolate_env(file, text, env)?;
         let mut config: Config = toml::from_str(&text).map_err(|e| anyhow!("{file}: {e}"))?;
         if let Ok(url) = std::env::var("HRHUB_STORE_URL") {
             config.store.url = Some(url);
@@ -272,6 +280,27 @@ mod tests {
         assert!(err.to_string().contains("unknown field `size`"), "{err}");
         let err = Config::parse("f.toml", "[stor]\nurl = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("unknown field `stor`"), "{err}");
+    }
+
+    /// deploy/hrhub.example.toml stays a working configuration.
+    #[test]
+    fn the_example_config_is_valid() {
+        let text = include_str!("../deploy/hrhub.example.toml");
+        let config = Config::parse_with_env("hrhub.example.toml", text, |name| {
+            Some(
+                if name.ends_with("AES_KEY") {
+                    "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+                } else {
+                    "secret"
+                }
+                .to_string(),
+            )
+        })
+        .unwrap();
+        assert_eq!(config.connectors.len(), 3);
+        for entry in &config.connectors {
+            crate::connectors::build(entry).unwrap_or_else(|e| panic!("{}: {e:#}", entry.id));
+        }
     }
 
     #[test]
