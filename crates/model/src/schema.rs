@@ -207,6 +207,18 @@ impl EntityKind {
         !matches!(self, EntityKind::Employee | EntityKind::Department)
     }
 
+    /// The field a reporting period filters on: when the work happened.
+    pub fn period_field(self) -> Option<&'static FieldSpec> {
+        let name = match self {
+            EntityKind::AttendanceRecord => "work_date",
+            EntityKind::TicketActivity => "created_at",
+            EntityKind::SatisfactionRating => "rated_at",
+            EntityKind::TrainingResult => "completed_at",
+            EntityKind::Employee | EntityKind::Department => return None,
+        };
+        self.field(name)
+    }
+
     pub fn field(self, name: &str) -> Option<&'static FieldSpec> {
         self.fields().iter().find(|f| f.name == name)
     }

@@ -7,11 +7,11 @@
 // serves both; only what genuinely differs lives in the backend files.
 
 use crate::sql;
-use crate::{Landing, MatchKey, QuarantineEntry, StoreError, StoreTx, StreamHoldings, Upserted, WriteContext};
+use crate::{ApiToken, EntityQuery, Landing, MatchKey, QuarantineEntry, StoreError, StoreTx, StreamHoldings, Upserted, WriteContext};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use hrhub_model::{
-    ChangeEvent, ChangeOp, EntityKind, FieldSpec, FieldType, FieldValue, IdentityConflict, IdentityKeys,
+    ChangeEvent, ChangeOp, EntityKind, FieldSpec, FieldType, FieldValue, IdentityConflict, IdentityKeys, IdentityLink,
     MappedEntity, RawRecord, RecordOp, RunCounts, RunStatus, RunTrigger, StreamState, SyncRun,
 };
 use sqlx::types::Json;
@@ -509,6 +509,16 @@ fn run_from_row(row: &<Db as sqlx::Database>::Row) -> Result<SyncRun, StoreError
     })
 }
 
+fn token_from_row(row: &<Db as sqlx::Database>::Row) -> Result<ApiToken, StoreError> {
+    Ok(ApiToken {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: row.try_get("role")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
 fn column_json(row: &<Db as sqlx::Database>::Row, name: &str, ty: FieldType) -> Result<serde_json::Value, StoreError> {
     use serde_json::Value;
     Ok(match ty {
@@ -761,14 +771,37 @@ impl crate::Store for ThisStore {
             .collect()
     }
 
-    async fn entity_rows(
+    async fn query_entities(
         &self,
         entity: EntityKind,
-        after_id: i64,
-        limit: i64,
+        query: &EntityQuery,
     ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
-        let sql = format!("SELECT * FROM {} WHERE id > $1 AND deleted_at IS NULL ORDER BY id LIMIT $2", entity.table());
-        let rows = sqlx::query(&sql).bind(after_id).bind(limit).fetch_all(&self.pool).await?;
+        let mut qb = sqlx::QueryBuilder::<Db>::new(format!("SELECT * FROM {} WHERE deleted_at IS NULL AND id > ", entity.table()));
+        qb.push_bind(query.after_id);
+        if let Some(employee_id) = query.employee_id {
+            let column = if entity == EntityKind::Employee { "id" } else { "employee_id" };
+            qb.push(format!(" AND {column} = ")).push_bind(employee_id);
+        }
+        if let Some(period) = entity.period_field() {
+            for (bound, op) in [(query.from, ">="), (query.to, "<")] {
+                let Some(day) = bound else { continue };
+                qb.push(format!(" AND {} {op} ", period.name));
+                match period.ty {
+                    FieldType::Date => qb.push_bind(day),
+                    _ => qb.push_bind(day.and_hms_opt(0, 0, 0).expect("midnight").and_utc()),
+                };
+            }
+        }
+        if let Some(since) = query.updated_since {
+            qb.push(" AND updated_at >= ").push_bind(since);
+        }
+        for (field, value) in &query.equals {
+            // only schema fields reach the SQL text
+            let spec = spec_of(entity, field)?;
+            qb.push(format!(" AND {} = ", spec.name)).push_bind(value.clone());
+        }
+        qb.push(" ORDER BY id LIMIT ").push_bind(query.limit);
+        let rows = qb.build().fetch_all(&self.pool).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let mut obj = serde_json::Map::new();
@@ -792,6 +825,61 @@ impl crate::Store for ThisStore {
             out.push(obj);
         }
         Ok(out)
+    }
+
+    async fn identity_links(&self, employee_id: i64) -> Result<Vec<IdentityLink>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM identity_links WHERE employee_id = $1 ORDER BY system, external_id")
+            .bind(employee_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(IdentityLink {
+                    system: row.try_get("system")?,
+                    external_id: row.try_get("external_id")?,
+                    employee_id: row.try_get("employee_id")?,
+                    matched_by: row.try_get("matched_by")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_token(&self, name: &str, role: &str, token_hash: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
+            .bind(name)
+            .bind(role)
+            .bind(token_hash)
+            .bind(Utc::now())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let rows = sqlx::query("SELECT id, name, role, created_at, revoked_at FROM api_tokens ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, role, created_at, revoked_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn revoke_token(&self, name: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL")
+            .bind(Utc::now())
+            .bind(name)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 
     async fn conflicts(&self, limit: i64) -> Result<Vec<IdentityConflict>, StoreError> {

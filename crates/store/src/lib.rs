@@ -18,8 +18,8 @@ pub use sqlite::SqliteStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hrhub_model::{
-    ChangeEvent, EntityKind, IdentityConflict, IdentityKeys, MappedEntity, RawRecord, RunCounts,
-    RunStatus, RunTrigger, StreamState, SyncRun,
+    ChangeEvent, EntityKind, IdentityConflict, IdentityKeys, IdentityLink, MappedEntity, RawRecord,
+    RunCounts, RunStatus, RunTrigger, StreamState, SyncRun,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -91,6 +91,52 @@ pub struct StreamHoldings {
     pub records: i64,
     /// Quarantined records not yet resolved.
     pub quarantined: i64,
+}
+
+/// Which rows of an entity to read, oldest id first. Paging by id never
+/// skips or repeats a row under concurrent writes: ids never change and new
+/// rows get higher ones.
+#[derive(Debug, Clone)]
+pub struct EntityQuery {
+    /// Rows with a larger id than this (the previous page's last id).
+    pub after_id: i64,
+    pub limit: i64,
+    /// Only rows about this employee (for employees: this employee).
+    pub employee_id: Option<i64>,
+    /// Only rows whose period field ([`EntityKind::period_field`]) is on or
+    /// after this day (UTC for instants).
+    pub from: Option<chrono::NaiveDate>,
+    /// ... and before this day.
+    pub to: Option<chrono::NaiveDate>,
+    /// Only rows hrhub changed at or after this instant.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Exact matches on text fields of the entity (`department`, `status`, ...).
+    pub equals: Vec<(&'static str, String)>,
+}
+
+impl EntityQuery {
+    pub fn page(after_id: i64, limit: i64) -> Self {
+        EntityQuery {
+            after_id,
+            limit,
+            employee_id: None,
+            from: None,
+            to: None,
+            updated_since: None,
+            equals: Vec::new(),
+        }
+    }
+}
+
+/// An API token as stored: the secret itself is never kept, only its hash.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    /// `reader` or `admin`.
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// A unit of work: everything written through it commits or rolls back
@@ -279,13 +325,41 @@ pub trait Store: Send + Sync {
         after_id: i64,
         limit: i64,
     ) -> Result<Vec<(i64, RawRecord)>, StoreError>;
-    /// Rows of an entity table (live ones), as JSON objects keyed by column, ordered by id.
+    /// Live rows of an entity table matching `query`, as JSON objects keyed
+    /// by field (plus `id`, `employee_id` and provenance), ordered by id.
+    async fn query_entities(
+        &self,
+        entity: EntityKind,
+        query: &EntityQuery,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError>;
+
+    /// [`Store::query_entities`] without filters.
     async fn entity_rows(
         &self,
         entity: EntityKind,
         after_id: i64,
         limit: i64,
-    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError>;
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
+        self.query_entities(entity, &EntityQuery::page(after_id, limit))
+            .await
+    }
+
+    /// The identity links of one employee.
+    async fn identity_links(&self, employee_id: i64) -> Result<Vec<IdentityLink>, StoreError>;
+
+    // --- API tokens ---
+    /// Stores a new token's hash; returns its id.
+    async fn create_token(
+        &self,
+        name: &str,
+        role: &str,
+        token_hash: &str,
+    ) -> Result<i64, StoreError>;
+    async fn tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+    /// The live (not revoked) token with this hash.
+    async fn token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError>;
+    /// Revokes the live token(s) with this name; returns how many.
+    async fn revoke_token(&self, name: &str) -> Result<u64, StoreError>;
     /// Reported identity conflicts, newest first.
     async fn conflicts(&self, limit: i64) -> Result<Vec<IdentityConflict>, StoreError>;
     /// Live rows of an entity table, and how many of them have no employee.

@@ -461,6 +461,129 @@ async fn conflicts_are_recorded_once_and_listed() {
 }
 
 #[tokio::test]
+async fn entity_queries_filter_and_page() {
+    on_both("queries", |store| async move {
+        let mut tx = store.begin().await.unwrap();
+        let ann = tx
+            .upsert_employee(None, &employee("001", "Ann", Some("ann@acme.com")), &ctx())
+            .await
+            .unwrap()
+            .id;
+        for (i, day) in [(1, 1), (2, 15), (3, 28)] {
+            let t = MappedEntity {
+                fields: vec![
+                    ("ticket_id", FieldValue::Text(i.to_string())),
+                    (
+                        "status",
+                        FieldValue::Text(if i == 2 { "open" } else { "solved" }.into()),
+                    ),
+                    (
+                        "created_at",
+                        FieldValue::DateTime(Utc.with_ymd_and_hms(2024, 2, day, 9, 0, 0).unwrap()),
+                    ),
+                ],
+                ..ticket(&i.to_string(), "x", None)
+            };
+            tx.upsert_entity(&t, if i < 3 { Some(ann) } else { None }, &ctx())
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let q = |f: &dyn Fn(&mut hrhub_store::EntityQuery)| {
+            let mut q = hrhub_store::EntityQuery::page(0, 100);
+            f(&mut q);
+            q
+        };
+        let ids = |rows: Vec<serde_json::Map<String, serde_json::Value>>| -> Vec<String> {
+            rows.iter()
+                .map(|r| r["ticket_id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let run = |query: hrhub_store::EntityQuery| {
+            let store = store.clone();
+            async move {
+                ids(store
+                    .query_entities(EntityKind::TicketActivity, &query)
+                    .await
+                    .unwrap())
+            }
+        };
+        assert_eq!(run(q(&|q| q.employee_id = Some(ann))).await, ["1", "2"]);
+        let feb = |d| chrono::NaiveDate::from_ymd_opt(2024, 2, d).unwrap();
+        assert_eq!(
+            run(q(&|q| {
+                q.from = Some(feb(15));
+                q.to = Some(feb(28));
+            }))
+            .await,
+            ["2"]
+        );
+        assert_eq!(
+            run(q(&|q| q.equals = vec![("status", "solved".into())])).await,
+            ["1", "3"]
+        );
+        let first = store
+            .query_entities(
+                EntityKind::TicketActivity,
+                &hrhub_store::EntityQuery::page(0, 2),
+            )
+            .await
+            .unwrap();
+        let after = first[1]["id"].as_i64().unwrap();
+        assert_eq!(run(hrhub_store::EntityQuery::page(after, 2)).await, ["3"]);
+        assert_eq!(
+            run(q(
+                &|q| q.updated_since = Some(Utc::now() + chrono::Duration::hours(1))
+            ))
+            .await,
+            Vec::<String>::new()
+        );
+        let emps = store
+            .query_entities(
+                EntityKind::Employee,
+                &q(&|q| q.equals = vec![("email", "ann@acme.com".into())]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(emps.len(), 1);
+        let mut tx = store.begin().await.unwrap();
+        tx.link_identity("zd", "u1", ann, "employee_no")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let links = store.identity_links(ann).await.unwrap();
+        assert_eq!(
+            (links[0].system.as_str(), links[0].external_id.as_str()),
+            ("zd", "u1")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn api_tokens_are_kept_hashed_and_revocable() {
+    on_both("tokens", |store| async move {
+        let id = store
+            .create_token("hr-system", "reader", "hash-1")
+            .await
+            .unwrap();
+        store.create_token("ops", "admin", "hash-2").await.unwrap();
+        let t = store.token_by_hash("hash-1").await.unwrap().unwrap();
+        assert_eq!(
+            (t.id, t.name.as_str(), t.role.as_str()),
+            (id, "hr-system", "reader")
+        );
+        assert!(store.token_by_hash("nope").await.unwrap().is_none());
+        assert_eq!(store.revoke_token("hr-system").await.unwrap(), 1);
+        assert!(store.token_by_hash("hash-1").await.unwrap().is_none());
+        let all = store.tokens().await.unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(all[0].revoked_at.is_some() && all[1].revoked_at.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn deletes_are_soft_and_logged() {
     on_both("delete", |store| async move {
         let mut tx = store.begin().await.unwrap();
