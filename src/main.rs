@@ -61,6 +61,11 @@ enum Command {
         /// The connector id.
         id: String,
     },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Work with mapping files.
     Mapping {
         #[command(subcommand)]
@@ -80,6 +85,23 @@ enum Command {
         #[arg(long)]
         serve: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed once and only its hash is kept.
+    Create {
+        /// `reader` (the HR system: unified data) or `admin` (also sync status, runs, triggers, quarantine).
+        #[arg(long)]
+        role: String,
+        /// A name to list and revoke it by.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (names, roles, dates; never the secrets).
+    List,
+    /// Revoke the live token(s) with this name.
+    Revoke { name: String },
 }
 
 #[derive(Subcommand)]
@@ -144,6 +166,11 @@ async fn run(cli: Cli) -> Result<i32> {
                 })?;
             scheduler.shutdown().await;
             Ok(0)
+        }
+        Command::Token { command } => {
+            let config = Config::load(&cli.config)?;
+            let store = hrhub_store::open(&config.store_url()).await?;
+            token(&*store, command).await
         }
         Command::Status { json } => {
             let hub = Hub::load(&cli.config).await?;
@@ -289,6 +316,47 @@ impl Hub {
         }
         Ok(if failed { 1 } else { 0 })
     }
+}
+
+async fn token(store: &dyn hrhub_store::Store, command: TokenCommand) -> Result<i32> {
+    use hrhub_server::auth::{generate_token, hash_token, Role};
+    match command {
+        TokenCommand::Create { role, name } => {
+            let role = Role::parse(&role)
+                .with_context(|| format!("--role must be reader or admin, got `{role}`"))?;
+            let token = generate_token();
+            store
+                .create_token(&name, role.as_str(), &hash_token(&token))
+                .await?;
+            eprintln!(
+                "Created {} token `{name}`. Copy it now; it is not shown again:",
+                role.as_str()
+            );
+            println!("{token}");
+        }
+        TokenCommand::List => {
+            println!("{:<24} {:<8} {:<22} REVOKED", "NAME", "ROLE", "CREATED");
+            for t in store.tokens().await? {
+                println!(
+                    "{:<24} {:<8} {:<22} {}",
+                    t.name,
+                    t.role,
+                    t.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    t.revoked_at.map_or("-".to_string(), |r| r
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string())
+                );
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            let n = store.revoke_token(&name).await?;
+            if n == 0 {
+                bail!("no live token named `{name}`; see `hrhub token list`");
+            }
+            println!("revoked {n} token(s) named `{name}`");
+        }
+    }
+    Ok(0)
 }
 
 /// Hides a password in a database URL before it is shown.

@@ -34,15 +34,18 @@ async fn serve(config: &std::path::Path, port: u16) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
+    let server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
     let client = reqwest::Client::new();
     for _ in 0..100 {
-        if client.get(format!("{url}/readyz")).send().await.is_ok() {
-            return Server { child, url };
+        if client.get(format!("{}/readyz", server.url)).send().await.is_ok() {
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("hrhub serve did not start");
+    panic!("hrhub serve did not start"); // dropping `server` kills and reaps it
 }
 
 async fn post(url: &str, request: &PushRequest) -> reqwest::Response {

@@ -1,15 +1,18 @@
-//! `hrhub serve`: one HTTP listener for health checks and event push (the
-//! HR API, dashboard and metrics join it with the serving issue).
+//! `hrhub serve`: one HTTP listener for health checks, event push and the
+//! `/api/v1` HR and admin API (bearer tokens with roles).
 //!
 //! Handlers are thin: they translate HTTP to calls on the sync engine and
 //! the connectors' push receivers, and errors to RFC 9457 problem details.
 
+pub mod api;
+pub mod auth;
 mod problem;
 mod webhooks;
 
 pub use problem::Problem;
 
 use axum::extract::{DefaultBodyLimit, State};
+use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use axum::Router;
 use hrhub_sync::{ConnectorHandle, SyncEngine};
@@ -25,6 +28,8 @@ pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
 pub struct AppState {
     pub engine: Arc<SyncEngine>,
     pub connectors: Arc<HashMap<String, ConnectorHandle>>,
+    /// Per-token request budget of the API.
+    pub rate_limits: Arc<auth::RateLimits>,
 }
 
 impl AppState {
@@ -32,11 +37,14 @@ impl AppState {
         AppState {
             engine,
             connectors: Arc::new(connectors.into_iter().map(|c| (c.id.clone(), c)).collect()),
+            rate_limits: Arc::new(auth::RateLimits::new(50, 100)),
         }
     }
 }
 
 pub fn router(state: AppState) -> Router {
+    let reader = api::reader_routes().route_layer(from_fn_with_state(state.clone(), auth::reader));
+    let admin = api::admin_routes().route_layer(from_fn_with_state(state.clone(), auth::admin));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -44,6 +52,11 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/{connector_id}",
             get(webhooks::receive).post(webhooks::receive),
         )
+        .merge(reader)
+        .merge(admin)
+        .fallback(|| async {
+            Problem::new(404, "Not found", "no such route; see README for the API")
+        })
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
         .with_state(state)
 }

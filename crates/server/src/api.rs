@@ -1,0 +1,345 @@
+//! `/api/v1`: unified data for the HR system (reader) and sync operations
+//! for admins. Handlers only translate HTTP to store and engine calls.
+//!
+//! Lists page by id: `?limit=N` (1..=1000, default 100) and `?cursor=` from
+//! the previous page's `next_cursor`. Ids never change and new rows get
+//! larger ones, so paging never skips or repeats a row while syncs write.
+
+use crate::{AppState, Problem};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use hrhub_model::{EntityKind, RunTrigger};
+use hrhub_store::{EntityQuery, StoreError};
+use hrhub_sync::SyncOptions;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub const MAX_LIMIT: i64 = 1000;
+const DEFAULT_LIMIT: i64 = 100;
+
+/// Routes the HR system reads (role `reader` or `admin`).
+pub fn reader_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/employees", get(employees))
+        .route("/api/v1/employees/{id}", get(employee))
+        .route("/api/v1/attendance", get(attendance))
+        .route("/api/v1/tickets", get(tickets))
+        .route("/api/v1/satisfaction", get(satisfaction))
+        .route("/api/v1/training", get(training))
+        .route("/api/v1/changes", get(changes))
+}
+
+/// Operator routes (role `admin`).
+pub fn admin_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/sync/status", get(sync_status))
+        .route("/api/v1/sync/runs", get(sync_runs))
+        .route("/api/v1/sync/{connector_id}", post(trigger_sync))
+        .route("/api/v1/quarantine", get(quarantine))
+        .route("/api/v1/identity/conflicts", get(conflicts))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    limit: Option<i64>,
+    cursor: Option<String>,
+    employee_id: Option<i64>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    updated_since: Option<DateTime<Utc>>,
+    department: Option<String>,
+    status: Option<String>,
+}
+
+fn bad_request(detail: impl Into<String>) -> Problem {
+    Problem::new(400, "Bad request", detail)
+}
+
+fn store_error(e: StoreError) -> Problem {
+    tracing::error!(error = %e, "store error in API");
+    Problem::new(
+        503,
+        "Store unavailable",
+        "the store failed this request; try again shortly",
+    )
+}
+
+fn params<T: Default>(query: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
+    query
+        .map(|Query(p)| p)
+        .map_err(|e| bad_request(e.body_text()))
+}
+
+fn limit(limit: Option<i64>) -> Result<i64, Problem> {
+    match limit.unwrap_or(DEFAULT_LIMIT) {
+        n @ 1..=MAX_LIMIT => Ok(n),
+        n => Err(bad_request(format!(
+            "limit must be 1..={MAX_LIMIT}, got {n}"
+        ))),
+    }
+}
+
+fn cursor(cursor: Option<&str>) -> Result<i64, Problem> {
+    match cursor {
+        None | Some("") => Ok(0),
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| bad_request("cursor must be a `next_cursor` from an earlier page")),
+    }
+}
+
+/// Lists `entity` with the filters it supports.
+async fn list(state: &AppState, entity: EntityKind, p: ListParams) -> Result<Json<Value>, Problem> {
+    let limit = limit(p.limit)?;
+    let mut query = EntityQuery::page(cursor(p.cursor.as_deref())?, limit);
+    query.employee_id = p.employee_id;
+    query.updated_since = p.updated_since;
+    if entity.period_field().is_some() {
+        query.from = p.from;
+        query.to = p.to;
+    } else if p.from.is_some() || p.to.is_some() {
+        return Err(bad_request(format!(
+            "{entity} has no period; use updated_since"
+        )));
+    }
+    for (field, value) in [("department", p.department), ("status", p.status)] {
+        if let Some(value) = value {
+            if entity.field(field).is_none() {
+                return Err(bad_request(format!(
+                    "{entity} cannot be filtered by {field}"
+                )));
+            }
+            query.equals.push((field, value));
+        }
+    }
+    let rows = state
+        .engine
+        .store()
+        .query_entities(entity, &query)
+        .await
+        .map_err(store_error)?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| {
+            rows.last()
+                .and_then(|r| r.get("id"))
+                .map(|id| id.to_string())
+        })
+        .flatten();
+    Ok(Json(json!({ "data": rows, "next_cursor": next })))
+}
+
+async fn employees(
+    State(state): State<AppState>,
+    query: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    list(&state, EntityKind::Employee, params(query)?).await
+}
+
+async fn attendance(
+    State(state): State<AppState>,
+    query: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    list(&state, EntityKind::AttendanceRecord, params(query)?).await
+}
+
+async fn tickets(
+    State(state): State<AppState>,
+    query: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    list(&state, EntityKind::TicketActivity, params(query)?).await
+}
+
+async fn satisfaction(
+    State(state): State<AppState>,
+    query: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    list(&state, EntityKind::SatisfactionRating, params(query)?).await
+}
+
+async fn training(
+    State(state): State<AppState>,
+    query: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    list(&state, EntityKind::TrainingResult, params(query)?).await
+}
+
+/// One employee with the accounts linked to them.
+async fn employee(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| bad_request("employee id must be a number"))?;
+    let store = state.engine.store();
+    let mut query = EntityQuery::page(0, 1);
+    query.employee_id = Some(id);
+    let mut rows = store
+        .query_entities(EntityKind::Employee, &query)
+        .await
+        .map_err(store_error)?;
+    let Some(mut employee) = rows.pop() else {
+        return Err(Problem::new(404, "Not found", format!("no employee {id}")));
+    };
+    let links = store.identity_links(id).await.map_err(store_error)?;
+    employee.insert("identity_links".into(), json!(links));
+    Ok(Json(Value::Object(employee)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeParams {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// The change feed: entries with `seq > after`, oldest first, gap-free.
+async fn changes(
+    State(state): State<AppState>,
+    query: Result<Query<ChangeParams>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let p = params(query)?;
+    let after = p.after.unwrap_or(0);
+    if after < 0 {
+        return Err(bad_request("after must be 0 or a seq seen earlier"));
+    }
+    let changes = state
+        .engine
+        .store()
+        .changes(after, limit(p.limit)?)
+        .await
+        .map_err(store_error)?;
+    let next = changes.last().map_or(after, |c| c.seq);
+    Ok(Json(json!({ "data": changes, "next_after": next })))
+}
+
+async fn sync_status(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    let store = state.engine.store();
+    let mut streams = Vec::new();
+    let mut ids: Vec<&String> = state.connectors.keys().collect();
+    ids.sort();
+    for id in ids {
+        let conn = &state.connectors[id];
+        streams.extend(
+            hrhub_sync::connector_status(&**store, id, &conn.source.streams())
+                .await
+                .map_err(store_error)?,
+        );
+    }
+    Ok(Json(json!({ "streams": streams })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunParams {
+    connector: Option<String>,
+    stream: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn sync_runs(
+    State(state): State<AppState>,
+    query: Result<Query<RunParams>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let p = params(query)?;
+    let runs = state
+        .engine
+        .store()
+        .runs(p.connector.as_deref(), p.stream.as_deref(), limit(p.limit)?)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({ "data": runs })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerParams {
+    stream: Option<String>,
+    full_refresh: Option<bool>,
+}
+
+/// Starts a sync in the background; its runs show in status and history.
+async fn trigger_sync(
+    State(state): State<AppState>,
+    Path(connector_id): Path<String>,
+    query: Result<Query<TriggerParams>, QueryRejection>,
+) -> Result<impl IntoResponse, Problem> {
+    let p = params(query)?;
+    let conn = state
+        .connectors
+        .get(&connector_id)
+        .cloned()
+        .ok_or_else(|| {
+            Problem::new(
+                404,
+                "Not found",
+                format!("no enabled connector `{connector_id}`"),
+            )
+        })?;
+    let streams: Vec<String> = match p.stream {
+        Some(s) if !conn.source.streams().contains(&s) => {
+            return Err(bad_request(format!(
+                "connector `{connector_id}` has no stream `{s}`; streams: {}",
+                conn.source.streams().join(", ")
+            )))
+        }
+        Some(s) => vec![s],
+        None => Vec::new(),
+    };
+    let options = SyncOptions {
+        trigger: RunTrigger::Manual,
+        full_refresh: p.full_refresh.unwrap_or(false),
+        progress: None,
+    };
+    let engine = state.engine.clone();
+    tokio::spawn(async move {
+        for outcome in engine.sync_connector(&conn, &streams, &options).await {
+            if let Err(e) = outcome {
+                tracing::warn!(connector = %conn.id, error = %e, "triggered sync did not run");
+            }
+        }
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "accepted": true, "connector": connector_id })),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineParams {
+    connector: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn quarantine(
+    State(state): State<AppState>,
+    query: Result<Query<QuarantineParams>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let p = params(query)?;
+    let entries = state
+        .engine
+        .store()
+        .quarantined(p.connector.as_deref(), limit(p.limit)?)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({ "data": entries })))
+}
+
+async fn conflicts(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    let conflicts = state
+        .engine
+        .store()
+        .conflicts(MAX_LIMIT)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({ "data": conflicts })))
+}
