@@ -40,7 +40,12 @@ async fn serve(config: &std::path::Path, port: u16) -> Server {
     };
     let client = reqwest::Client::new();
     for _ in 0..100 {
-        if client.get(format!("{}/readyz", server.url)).send().await.is_ok() {
+        if client
+            .get(format!("{}/readyz", server.url))
+            .send()
+            .await
+            .is_ok()
+        {
             return server;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
