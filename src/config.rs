@@ -18,6 +18,8 @@ pub struct Config {
     pub mappings: MappingsConfig,
     #[serde(default)]
     pub server: ServerConfig,
+    #[serde(default)]
+    pub reports: ReportsConfig,
     #[serde(default, rename = "connector")]
     pub connectors: Vec<ConnectorEntry>,
     /// Where the file was read from; relative paths resolve against its folder.
@@ -37,6 +39,14 @@ pub struct StoreConfig {
 pub struct MappingsConfig {
     /// A folder of mapping files that override the shipped ones per (kind, stream).
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// Thresholds of `/api/v1/reports/probation`.
+    #[serde(default)]
+    pub probation: hrhub_server::api::ProbationThresholds,
 }
 
 #[derive(Debug, Deserialize)]

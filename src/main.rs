@@ -154,7 +154,8 @@ async fn run(cli: Cli) -> Result<i32> {
             let scheduler = hrhub_sync::Scheduler::start(engine.clone(), hub.schedules)
                 .await
                 .map_err(anyhow::Error::msg)?;
-            let state = hrhub_server::AppState::new(engine, hub.connectors);
+            let mut state = hrhub_server::AppState::new(engine, hub.connectors);
+            state.probation = config.reports.probation;
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
                 eprintln!("shutting down: finishing requests in flight");

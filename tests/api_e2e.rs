@@ -17,6 +17,8 @@ const READER_ROUTES: &[&str] = &[
     "/api/v1/satisfaction",
     "/api/v1/training",
     "/api/v1/changes",
+    "/api/v1/employees/1/performance?from=2024-01-01&to=2024-02-01",
+    "/api/v1/reports/probation?from=2024-01-01&to=2024-02-01",
 ];
 const ADMIN_GET_ROUTES: &[&str] = &[
     "/api/v1/sync/status",
@@ -302,4 +304,132 @@ async fn the_api_enforces_roles_pages_filters_and_follows_changes() {
         .await
         .unwrap();
     assert_eq!(status["streams"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn performance_and_probation_report_with_configured_thresholds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = mock(400).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // a user mapping override puts every agent on probation until 2099
+    let mappings = dir.path().join("my-mappings");
+    std::fs::create_dir_all(&mappings).unwrap();
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/mappings/zendesk/users.toml"
+    ))
+    .unwrap();
+    std::fs::write(
+        mappings.join("users.toml"),
+        format!("{shipped}probation_end = '\"2099-12-31\"'\n"),
+    )
+    .unwrap();
+    let config = write_config(dir.path(), &mock, "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[mappings]\ndir = \"my-mappings\"\n[reports.probation]\nsatisfaction = 3.0\n{text}"),
+    )
+    .unwrap();
+    assert!(hrhub(&config, &["sync"]).await.status.success());
+    let reader = token(&config, "reader", "hr").await;
+    let _server = Server(
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{base}/readyz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let get = |path: String| {
+        client
+            .get(format!("{base}{path}"))
+            .bearer_auth(&reader)
+            .send()
+    };
+
+    let report: Value = get("/api/v1/reports/probation?from=2000-01-01&to=2100-01-01".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        report["thresholds"]["satisfaction"], 3.0,
+        "configured threshold"
+    );
+    assert_eq!(
+        report["thresholds"]["resolution_rate"], 0.85,
+        "default threshold"
+    );
+    let rows = report["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 21, "every agent is on probation");
+    let mut with_tickets = 0;
+    for row in rows {
+        for (name, indicator) in row["indicators"].as_object().unwrap() {
+            let expected = match indicator["value"].as_f64() {
+                None => "no_data",
+                Some(v) if v >= indicator["threshold"].as_f64().unwrap() => "pass",
+                Some(_) => "fail",
+            };
+            assert_eq!(indicator["status"], expected, "{name}: {indicator}");
+            let flagged = row["flagged"].as_array().unwrap().iter().any(|f| f == name);
+            assert_eq!(flagged, expected == "fail");
+        }
+        let id = row["employee"]["id"].as_i64().unwrap();
+        let tickets = row["performance"]["helpdesk"]["tickets"].as_i64().unwrap();
+        if tickets > 0 {
+            with_tickets += 1;
+            // the figure links to exactly the records it was computed from
+            let link = row["records"]["helpdesk"].as_str().unwrap();
+            let listed: Value = get(format!("{link}&limit=1000"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(listed["data"].as_array().unwrap().len() as i64, tickets);
+            let solved = listed["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|t| t["status"] == "solved" || t["status"] == "closed")
+                .count() as f64;
+            assert_eq!(
+                row["indicators"]["resolution_rate"]["value"]
+                    .as_f64()
+                    .unwrap(),
+                solved / tickets as f64
+            );
+            let single: Value = get(format!(
+                "/api/v1/employees/{id}/performance?from=2000-01-01&to=2100-01-01"
+            ))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+            assert_eq!(single["helpdesk"], row["performance"]["helpdesk"]);
+        }
+    }
+    assert!(with_tickets > 10);
+    let res = get("/api/v1/reports/probation?from=2024-02-01&to=2024-01-01".into())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res = get("/api/v1/employees/1/performance".into()).await.unwrap();
+    assert_eq!(res.status(), 400);
 }

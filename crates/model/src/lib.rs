@@ -9,6 +9,7 @@
 mod entities;
 mod identity;
 mod mapped;
+mod performance;
 mod raw;
 mod schema;
 mod sync;
@@ -16,6 +17,7 @@ mod sync;
 pub use entities::*;
 pub use identity::*;
 pub use mapped::*;
+pub use performance::*;
 pub use raw::*;
 pub use schema::*;
 pub use sync::*;

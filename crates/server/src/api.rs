@@ -32,6 +32,8 @@ pub fn reader_routes() -> Router<AppState> {
         .route("/api/v1/satisfaction", get(satisfaction))
         .route("/api/v1/training", get(training))
         .route("/api/v1/changes", get(changes))
+        .route("/api/v1/employees/{id}/performance", get(performance))
+        .route("/api/v1/reports/probation", get(probation))
 }
 
 /// Operator routes (role `admin`).
@@ -342,4 +344,148 @@ async fn conflicts(State(state): State<AppState>) -> Result<Json<Value>, Problem
         .await
         .map_err(store_error)?;
     Ok(Json(json!({ "data": conflicts })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodParams {
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+}
+
+/// `[from, to)`, both required, `from` before `to`.
+fn period(p: &PeriodParams) -> Result<(NaiveDate, NaiveDate), Problem> {
+    match (p.from, p.to) {
+        (Some(from), Some(to)) if from < to => Ok((from, to)),
+        (Some(_), Some(_)) => Err(bad_request(
+            "from must be before to (the period is [from, to))",
+        )),
+        _ => Err(bad_request(
+            "give the period as from=YYYY-MM-DD&to=YYYY-MM-DD (to is exclusive)",
+        )),
+    }
+}
+
+/// Where the records behind each figure can be listed.
+fn record_links(id: i64, from: NaiveDate, to: NaiveDate) -> Value {
+    let link = |route: &str| format!("/api/v1/{route}?employee_id={id}&from={from}&to={to}");
+    json!({
+        "attendance": link("attendance"),
+        "helpdesk": link("tickets"),
+        "satisfaction": link("satisfaction"),
+        "training": link("training"),
+    })
+}
+
+/// One employee's attendance, helpdesk, satisfaction and training figures
+/// over a period, each with a link to the records it was computed from.
+async fn performance(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<PeriodParams>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| bad_request("employee id must be a number"))?;
+    let (from, to) = period(&params(query)?)?;
+    let summary = state
+        .engine
+        .store()
+        .performance(id, from, to)
+        .await
+        .map_err(store_error)?;
+    let mut out = serde_json::to_value(summary).unwrap_or_default();
+    out["records"] = record_links(id, from, to);
+    Ok(Json(out))
+}
+
+/// Probation thresholds (`[reports.probation]` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbationThresholds {
+    /// Minimum helpdesk resolution rate, 0–1.
+    pub resolution_rate: f64,
+    /// Minimum average satisfaction on the 5-point scale.
+    pub satisfaction: f64,
+    /// Minimum score (0–100) of every exam completed in the period.
+    pub exam: f64,
+}
+
+impl Default for ProbationThresholds {
+    fn default() -> Self {
+        ProbationThresholds {
+            resolution_rate: 0.85,
+            satisfaction: 4.5,
+            exam: 90.0,
+        }
+    }
+}
+
+fn indicator(value: Option<f64>, threshold: f64) -> Value {
+    let status = match value {
+        None => "no_data",
+        Some(v) if v >= threshold => "pass",
+        Some(_) => "fail",
+    };
+    json!({ "value": value, "threshold": threshold, "status": status })
+}
+
+/// Employees on probation during the period, each indicator against its
+/// threshold; `flagged` lists failing indicators (no data is not a failure,
+/// but is shown as `no_data`).
+async fn probation(
+    State(state): State<AppState>,
+    query: Result<Query<PeriodParams>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let (from, to) = period(&params(query)?)?;
+    let thresholds = state.probation;
+    let store = state.engine.store();
+    let mut report = Vec::new();
+    let mut after = 0;
+    loop {
+        let mut q = EntityQuery::page(after, MAX_LIMIT);
+        q.equals.push(("status", "active".into()));
+        let page = store
+            .query_entities(EntityKind::Employee, &q)
+            .await
+            .map_err(store_error)?;
+        let Some(last) = page.last() else { break };
+        after = last["id"].as_i64().unwrap_or(after);
+        for employee in &page {
+            let on_probation = employee["probation_end"]
+                .as_str()
+                .and_then(|d| d.parse::<NaiveDate>().ok())
+                .is_some_and(|end| end >= from);
+            if !on_probation {
+                continue;
+            }
+            let id = employee["id"].as_i64().unwrap_or_default();
+            let p = store.performance(id, from, to).await.map_err(store_error)?;
+            let indicators = json!({
+                "resolution_rate": indicator(p.helpdesk.resolution_rate, thresholds.resolution_rate),
+                "satisfaction": indicator(p.satisfaction.average_5, thresholds.satisfaction),
+                "exam": indicator(p.training.lowest_score, thresholds.exam),
+            });
+            let flagged: Vec<&String> = indicators
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter(|(_, v)| v["status"] == "fail")
+                        .map(|(k, _)| k)
+                        .collect()
+                })
+                .unwrap_or_default();
+            report.push(json!({
+                "employee": { "id": id, "name": employee["name"], "employee_no": employee["employee_no"],
+                              "department": employee["department"], "probation_end": employee["probation_end"] },
+                "indicators": indicators,
+                "flagged": flagged,
+                "performance": p,
+                "records": record_links(id, from, to),
+            }));
+        }
+    }
+    Ok(Json(
+        json!({ "from": from, "to": to, "thresholds": thresholds, "data": report }),
+    ))
 }

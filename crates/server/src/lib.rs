@@ -30,6 +30,8 @@ pub struct AppState {
     pub connectors: Arc<HashMap<String, ConnectorHandle>>,
     /// Per-token request budget of the API.
     pub rate_limits: Arc<auth::RateLimits>,
+    /// Thresholds of the probation report.
+    pub probation: api::ProbationThresholds,
 }
 
 impl AppState {
@@ -38,6 +40,7 @@ impl AppState {
             engine,
             connectors: Arc::new(connectors.into_iter().map(|c| (c.id.clone(), c)).collect()),
             rate_limits: Arc::new(auth::RateLimits::new(50, 100)),
+            probation: api::ProbationThresholds::default(),
         }
     }
 }

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use hrhub_model::{
     ChangeEvent, ChangeOp, EntityKind, FieldSpec, FieldType, FieldValue, IdentityConflict, IdentityKeys, IdentityLink,
+    AttendanceSummary, HelpdeskSummary, PerformanceSummary, SatisfactionSummary, TrainingSummary,
     MappedEntity, RawRecord, RecordOp, RunCounts, RunStatus, RunTrigger, StreamState, SyncRun,
 };
 use sqlx::types::Json;
@@ -825,6 +826,94 @@ impl crate::Store for ThisStore {
             out.push(obj);
         }
         Ok(out)
+    }
+
+    async fn performance(&self, employee_id: i64, from: NaiveDate, to: NaiveDate) -> Result<PerformanceSummary, StoreError> {
+        let (start, end) = (
+            from.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+            to.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+        );
+        let count = |result: &str| format!("COALESCE(SUM(CASE WHEN result = '{result}' THEN 1 ELSE 0 END), 0)");
+        let a = sqlx::query(&format!(
+            "SELECT COUNT(DISTINCT work_date), {}, {}, {}, {} FROM attendance_records \
+             WHERE employee_id = $1 AND deleted_at IS NULL AND work_date >= $2 AND work_date < $3",
+            count("late"),
+            count("early"),
+            count("absent"),
+            count("missing")
+        ))
+        .bind(employee_id)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?;
+        let h = sqlx::query(
+            "SELECT COUNT(*), \
+                    COALESCE(SUM(CASE WHEN status IN ('solved', 'closed') THEN 1 ELSE 0 END), 0), \
+                    COALESCE(SUM(CASE WHEN status IN ('solved', 'closed') AND reopens > 0 THEN 1 ELSE 0 END), 0), \
+                    CAST(AVG(first_reply_minutes) AS DOUBLE PRECISION), \
+                    CAST(AVG(CASE WHEN status IN ('solved', 'closed') THEN full_resolution_minutes END) AS DOUBLE PRECISION) \
+             FROM ticket_activities WHERE employee_id = $1 AND deleted_at IS NULL AND created_at >= $2 AND created_at < $3",
+        )
+        .bind(employee_id)
+        .bind(start)
+        .bind(end)
+        .fetch_one(&self.pool)
+        .await?;
+        let s = sqlx::query(
+            "SELECT COUNT(*), CAST(AVG(score_normalized) AS DOUBLE PRECISION), \
+                    COALESCE(SUM(CASE WHEN score_normalized >= 0.5 THEN 1 ELSE 0 END), 0) \
+             FROM satisfaction_ratings WHERE employee_id = $1 AND deleted_at IS NULL AND rated_at >= $2 AND rated_at < $3",
+        )
+        .bind(employee_id)
+        .bind(start)
+        .bind(end)
+        .fetch_one(&self.pool)
+        .await?;
+        let t = sqlx::query(
+            "SELECT COUNT(*), CAST(AVG(score) AS DOUBLE PRECISION), CAST(MIN(score) AS DOUBLE PRECISION) \
+             FROM training_results WHERE employee_id = $1 AND deleted_at IS NULL AND completed_at >= $2 AND completed_at < $3",
+        )
+        .bind(employee_id)
+        .bind(start)
+        .bind(end)
+        .fetch_one(&self.pool)
+        .await?;
+        let ratio = |part: i64, whole: i64| (whole > 0).then(|| part as f64 / whole as f64);
+        let (tickets, solved, reopened): (i64, i64, i64) = (h.try_get(0)?, h.try_get(1)?, h.try_get(2)?);
+        let (ratings, good): (i64, i64) = (s.try_get(0)?, s.try_get(2)?);
+        Ok(PerformanceSummary {
+            employee_id,
+            from,
+            to,
+            attendance: AttendanceSummary {
+                days: a.try_get(0)?,
+                late: a.try_get(1)?,
+                early: a.try_get(2)?,
+                absent: a.try_get(3)?,
+                missing: a.try_get(4)?,
+            },
+            helpdesk: HelpdeskSummary {
+                tickets,
+                solved,
+                resolution_rate: ratio(solved, tickets),
+                reopen_rate: ratio(reopened, solved),
+                avg_first_reply_minutes: h.try_get(3)?,
+                avg_resolution_minutes: h.try_get(4)?,
+            },
+            satisfaction: SatisfactionSummary {
+                ratings,
+                // normalized 0–1 onto the 1–5 scale HR thresholds use
+                average_5: s.try_get::<Option<f64>, _>(1)?.map(|avg| 1.0 + 4.0 * avg),
+                good_share: ratio(good, ratings),
+                bad_share: ratio(ratings - good, ratings),
+            },
+            training: TrainingSummary {
+                completed: t.try_get(0)?,
+                average_score: t.try_get(1)?,
+                lowest_score: t.try_get(2)?,
+            },
+        })
     }
 
     async fn identity_links(&self, employee_id: i64) -> Result<Vec<IdentityLink>, StoreError> {

@@ -18,8 +18,8 @@ pub use sqlite::SqliteStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hrhub_model::{
-    ChangeEvent, EntityKind, IdentityConflict, IdentityKeys, IdentityLink, MappedEntity, RawRecord,
-    RunCounts, RunStatus, RunTrigger, StreamState, SyncRun,
+    ChangeEvent, EntityKind, IdentityConflict, IdentityKeys, IdentityLink, MappedEntity,
+    PerformanceSummary, RawRecord, RunCounts, RunStatus, RunTrigger, StreamState, SyncRun,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -343,6 +343,14 @@ pub trait Store: Send + Sync {
         self.query_entities(entity, &EntityQuery::page(after_id, limit))
             .await
     }
+
+    /// One employee's performance over `[from, to)`.
+    async fn performance(
+        &self,
+        employee_id: i64,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<PerformanceSummary, StoreError>;
 
     /// The identity links of one employee.
     async fn identity_links(&self, employee_id: i64) -> Result<Vec<IdentityLink>, StoreError>;

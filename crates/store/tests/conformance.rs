@@ -561,6 +561,161 @@ async fn entity_queries_filter_and_page() {
 }
 
 #[tokio::test]
+async fn performance_summarizes_one_employee_over_a_period() {
+    on_both("performance", |store| async move {
+        use hrhub_model::FieldValue as V;
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2024, 3, d).unwrap();
+        let at = |d: u32| V::DateTime(Utc.with_ymd_and_hms(2024, 3, d, 9, 0, 0).unwrap());
+        let mut tx = store.begin().await.unwrap();
+        let ann = tx
+            .upsert_employee(None, &employee("001", "Ann", None), &ctx())
+            .await
+            .unwrap()
+            .id;
+        let bo = tx
+            .upsert_employee(None, &employee("002", "Bo", None), &ctx())
+            .await
+            .unwrap()
+            .id;
+        let row = |entity, key: &str, fields: Vec<(&'static str, V)>| MappedEntity {
+            entity,
+            key: key.to_string(),
+            identity: IdentityKeys::default(),
+            fields,
+            source_updated_at: None,
+        };
+        let mut rows = Vec::new();
+        for (k, d, kind, result) in [
+            ("a1", 4, "in", "late"),
+            ("a2", 4, "out", "normal"),
+            ("a3", 5, "in", "absent"),
+            ("a4", 6, "out", "early"),
+            ("a5", 30, "in", "late"),
+        ] {
+            rows.push((
+                ann,
+                row(
+                    EntityKind::AttendanceRecord,
+                    k,
+                    vec![
+                        ("work_date", V::Date(day(d))),
+                        ("check_kind", V::Text(kind.into())),
+                        ("result", V::Text(result.into())),
+                    ],
+                ),
+            ));
+        }
+        for (k, d, status, reopens, reply, full) in [
+            ("t1", 4, "solved", 0, 10, 100),
+            ("t2", 5, "closed", 1, 20, 300),
+            ("t3", 6, "open", 0, 30, 0),
+            ("t4", 30, "solved", 0, 1, 1),
+        ] {
+            rows.push((
+                ann,
+                row(
+                    EntityKind::TicketActivity,
+                    k,
+                    vec![
+                        ("ticket_id", V::Text(k.into())),
+                        ("status", V::Text(status.into())),
+                        ("created_at", at(d)),
+                        ("reopens", V::Integer(reopens)),
+                        ("first_reply_minutes", V::Integer(reply)),
+                        ("full_resolution_minutes", V::Integer(full)),
+                    ],
+                ),
+            ));
+        }
+        rows.push((
+            bo,
+            row(
+                EntityKind::TicketActivity,
+                "t5",
+                vec![
+                    ("ticket_id", V::Text("t5".into())),
+                    ("status", V::Text("open".into())),
+                    ("created_at", at(5)),
+                ],
+            ),
+        ));
+        for (k, d, score) in [
+            ("r1", 4, 1.0),
+            ("r2", 5, 0.0),
+            ("r3", 6, 1.0),
+            ("r4", 6, 1.0),
+        ] {
+            rows.push((
+                ann,
+                row(
+                    EntityKind::SatisfactionRating,
+                    k,
+                    vec![
+                        ("rating_id", V::Text(k.into())),
+                        ("score_native", V::Text("x".into())),
+                        ("score_normalized", V::Number(score)),
+                        ("rated_at", at(d)),
+                    ],
+                ),
+            ));
+        }
+        for (k, d, score) in [("c1", 4, 95.0), ("c2", 6, 88.5)] {
+            rows.push((
+                ann,
+                row(
+                    EntityKind::TrainingResult,
+                    k,
+                    vec![
+                        ("course_id", V::Text(k.into())),
+                        ("completed_at", at(d)),
+                        ("score", V::Number(score)),
+                    ],
+                ),
+            ));
+        }
+        for (employee_id, mapped) in &rows {
+            tx.upsert_entity(mapped, Some(*employee_id), &ctx())
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+
+        let p = store.performance(ann, day(1), day(15)).await.unwrap();
+        assert_eq!(
+            p.attendance,
+            hrhub_model::AttendanceSummary {
+                days: 3,
+                late: 1,
+                early: 1,
+                absent: 1,
+                missing: 0
+            }
+        );
+        assert_eq!((p.helpdesk.tickets, p.helpdesk.solved), (3, 2));
+        assert_eq!(p.helpdesk.resolution_rate, Some(2.0 / 3.0));
+        assert_eq!(p.helpdesk.reopen_rate, Some(0.5));
+        assert_eq!(p.helpdesk.avg_first_reply_minutes, Some(20.0));
+        assert_eq!(p.helpdesk.avg_resolution_minutes, Some(200.0));
+        assert_eq!(p.satisfaction.ratings, 4);
+        assert_eq!(p.satisfaction.average_5, Some(4.0));
+        assert_eq!(
+            (p.satisfaction.good_share, p.satisfaction.bad_share),
+            (Some(0.75), Some(0.25))
+        );
+        assert_eq!(p.training.completed, 2);
+        assert_eq!(p.training.average_score, Some(91.75));
+        assert_eq!(p.training.lowest_score, Some(88.5));
+
+        let empty = store.performance(bo, day(20), day(21)).await.unwrap();
+        assert_eq!(empty.helpdesk.tickets, 0);
+        assert_eq!(empty.helpdesk.resolution_rate, None);
+        assert_eq!(empty.satisfaction.average_5, None);
+        assert_eq!(empty.training.lowest_score, None);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn api_tokens_are_kept_hashed_and_revocable() {
     on_both("tokens", |store| async move {
         let id = store
