@@ -61,6 +61,12 @@ enum Command {
         /// The connector id.
         id: String,
     },
+    /// Re-map a connector's quarantined records with the current mapping files (after a fix).
+    Replay {
+        /// The connector id.
+        #[arg(long)]
+        connector: String,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -166,6 +172,22 @@ async fn run(cli: Cli) -> Result<i32> {
                     format!("cannot serve on {} ([server] listen)", config.server.listen)
                 })?;
             scheduler.shutdown().await;
+            Ok(0)
+        }
+        Command::Replay { connector } => {
+            let hub = Hub::load(&cli.config).await?;
+            let conn = hub.connector(&connector)?;
+            let outcomes = hub.engine.replay_quarantine(conn).await?;
+            if outcomes.is_empty() {
+                println!("connector `{connector}` has nothing in quarantine");
+            }
+            for o in outcomes {
+                let c = o.counts;
+                println!(
+                    "{}/{}: replayed {} · now mapped {} · filtered {} · still quarantined {} (run {})",
+                    o.connector, o.stream, c.fetched, c.upserted, c.filtered, c.quarantined, o.run_id
+                );
+            }
             Ok(0)
         }
         Command::Token { command } => {

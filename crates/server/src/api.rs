@@ -43,6 +43,7 @@ pub fn admin_routes() -> Router<AppState> {
         .route("/api/v1/sync/runs", get(sync_runs))
         .route("/api/v1/sync/{connector_id}", post(trigger_sync))
         .route("/api/v1/quarantine", get(quarantine))
+        .route("/api/v1/quarantine/replay", post(replay))
         .route("/api/v1/identity/conflicts", get(conflicts))
 }
 
@@ -488,4 +489,34 @@ async fn probation(
     Ok(Json(
         json!({ "from": from, "to": to, "thresholds": thresholds, "data": report }),
     ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayParams {
+    connector: Option<String>,
+}
+
+/// Re-maps a connector's quarantined records with the current mappings.
+async fn replay(
+    State(state): State<AppState>,
+    query: Result<Query<ReplayParams>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let p = params(query)?;
+    let id = p
+        .connector
+        .ok_or_else(|| bad_request("give connector=ID"))?;
+    let conn = state
+        .connectors
+        .get(&id)
+        .ok_or_else(|| Problem::new(404, "Not found", format!("no enabled connector `{id}`")))?;
+    let outcomes = state.engine.replay_quarantine(conn).await.map_err(|e| {
+        tracing::error!(connector = %id, error = %e, "replay failed");
+        Problem::new(503, "Replay failed", e.to_string())
+    })?;
+    let runs: Vec<Value> = outcomes
+        .iter()
+        .map(|o| json!({ "stream": o.stream, "run_id": o.run_id, "counts": o.counts }))
+        .collect();
+    Ok(Json(json!({ "data": runs })))
 }

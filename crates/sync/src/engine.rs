@@ -218,6 +218,70 @@ impl SyncEngine {
         })
     }
 
+    /// Re-maps the connector's quarantined records from their landed raw
+    /// payloads with the current mapping files (after a mapping fix). Each
+    /// stream with quarantined records gets a `replay` run; records that now
+    /// map are written and leave quarantine, the rest stay with the new reason.
+    pub async fn replay_quarantine(
+        &self,
+        conn: &ConnectorHandle,
+    ) -> Result<Vec<SyncOutcome>, SyncError> {
+        let entries = self.store.quarantined(Some(&conn.id), i64::MAX).await?;
+        let mut streams: Vec<&str> = entries.iter().map(|e| e.stream.as_str()).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        let mut outcomes = Vec::new();
+        for stream in streams {
+            let mapping = self.mapping_for(conn.source.kind(), stream)?;
+            let run_id = self
+                .store
+                .start_run(&conn.id, stream, RunTrigger::Replay)
+                .await?;
+            let mut counts = RunCounts::default();
+            let mut tx = self.store.begin().await?;
+            let mut identities = IdentityCache::default();
+            let mut mapped_ok = Vec::new();
+            for entry in entries.iter().filter(|e| e.stream == stream) {
+                let record = RawRecord {
+                    stream: entry.stream.clone(),
+                    external_id: entry.external_id.clone(),
+                    payload: entry.payload.clone(),
+                    op: RecordOp::Upsert,
+                    observed_at: entry.quarantined_at,
+                };
+                counts.fetched += 1;
+                let raw_record_id = entry.raw_record_id.unwrap_or_default();
+                if map_landed(
+                    &mut *tx,
+                    conn,
+                    &mapping,
+                    &record,
+                    raw_record_id,
+                    Some(run_id),
+                    &mut counts,
+                    &mut identities,
+                )
+                .await?
+                {
+                    mapped_ok.push(entry.external_id.as_str());
+                }
+            }
+            tx.resolve_quarantine(&conn.id, stream, &mapped_ok).await?;
+            tx.commit().await?;
+            self.store
+                .finish_run(run_id, RunStatus::Succeeded, &counts, None)
+                .await?;
+            outcomes.push(SyncOutcome {
+                connector: conn.id.clone(),
+                stream: stream.to_string(),
+                run_id,
+                counts,
+                result: Ok(()),
+            });
+        }
+        Ok(outcomes)
+    }
+
     /// Runs one stream until it is caught up or fails.
     pub async fn sync_stream(
         &self,
