@@ -25,6 +25,7 @@ const ADMIN_GET_ROUTES: &[&str] = &[
     "/api/v1/sync/runs",
     "/api/v1/quarantine",
     "/api/v1/identity/conflicts",
+    "/api/v1/identity/unmatched",
 ];
 
 struct Server(Child);

@@ -45,6 +45,7 @@ pub fn admin_routes() -> Router<AppState> {
         .route("/api/v1/quarantine", get(quarantine))
         .route("/api/v1/quarantine/replay", post(replay))
         .route("/api/v1/identity/conflicts", get(conflicts))
+        .route("/api/v1/identity/unmatched", get(unmatched))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -519,4 +520,16 @@ async fn replay(
         .map(|o| json!({ "stream": o.stream, "run_id": o.run_id, "counts": o.counts }))
         .collect();
     Ok(Json(json!({ "data": runs })))
+}
+
+/// Accounts whose records wait for an employee (the roster lacks them, or
+/// their keys differ from the roster's).
+async fn unmatched(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    let list = state
+        .engine
+        .store()
+        .unmatched(MAX_LIMIT)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({ "data": list })))
 }

@@ -7,7 +7,7 @@
 // serves both; only what genuinely differs lives in the backend files.
 
 use crate::sql;
-use crate::{ApiToken, EntityQuery, Landing, MatchKey, QuarantineEntry, StoreError, StoreTx, StreamHoldings, Upserted, WriteContext};
+use crate::{ApiToken, EntityQuery, Landing, Unmatched, MatchKey, QuarantineEntry, StoreError, StoreTx, StreamHoldings, Upserted, WriteContext};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use hrhub_model::{
@@ -969,6 +969,42 @@ impl crate::Store for ThisStore {
             .execute(&self.pool)
             .await?
             .rows_affected())
+    }
+
+    async fn unmatched(&self, limit: i64) -> Result<Vec<Unmatched>, StoreError> {
+        let mut out = Vec::new();
+        for entity in EntityKind::ALL.into_iter().filter(|e| e.is_about_a_person()) {
+            let sql = format!(
+                "SELECT connector, subject_external_id, subject_employee_no, subject_email, subject_mobile, COUNT(*) AS n \
+                 FROM {} WHERE employee_id IS NULL AND deleted_at IS NULL \
+                 GROUP BY connector, subject_external_id, subject_employee_no, subject_email, subject_mobile \
+                 ORDER BY n DESC LIMIT $1",
+                entity.table()
+            );
+            for row in sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await? {
+                let keys = (
+                    row.try_get::<Option<String>, _>(1)?,
+                    row.try_get::<Option<String>, _>(2)?,
+                    row.try_get::<Option<String>, _>(3)?,
+                    row.try_get::<Option<String>, _>(4)?,
+                );
+                if keys == (None, None, None, None) {
+                    continue; // names no one (e.g. metrics-only rows)
+                }
+                out.push(Unmatched {
+                    connector: row.try_get(0)?,
+                    entity,
+                    external_id: keys.0,
+                    employee_no: keys.1,
+                    email: keys.2,
+                    mobile: keys.3,
+                    records: row.try_get(5)?,
+                });
+            }
+        }
+        out.sort_by(|a, b| b.records.cmp(&a.records));
+        out.truncate(limit.max(0) as usize);
+        Ok(out)
     }
 
     async fn conflicts(&self, limit: i64) -> Result<Vec<IdentityConflict>, StoreError> {

@@ -128,6 +128,20 @@ impl EntityQuery {
     }
 }
 
+/// People that records name but no employee matches yet, per source account.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unmatched {
+    pub connector: String,
+    pub entity: EntityKind,
+    /// The identity keys the records carry.
+    pub external_id: Option<String>,
+    pub employee_no: Option<String>,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    /// How many records wait for this person.
+    pub records: i64,
+}
+
 /// An API token as stored: the secret itself is never kept, only its hash.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ApiToken {
@@ -368,6 +382,8 @@ pub trait Store: Send + Sync {
     async fn token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError>;
     /// Revokes the live token(s) with this name; returns how many.
     async fn revoke_token(&self, name: &str) -> Result<u64, StoreError>;
+    /// Accounts whose records are waiting for an employee, most records first.
+    async fn unmatched(&self, limit: i64) -> Result<Vec<Unmatched>, StoreError>;
     /// Reported identity conflicts, newest first.
     async fn conflicts(&self, limit: i64) -> Result<Vec<IdentityConflict>, StoreError>;
     /// Live rows of an entity table, and how many of them have no employee.

@@ -716,6 +716,38 @@ async fn performance_summarizes_one_employee_over_a_period() {
 }
 
 #[tokio::test]
+async fn unmatched_people_are_listed_by_account() {
+    on_both("unmatched", |store| async move {
+        let mut tx = store.begin().await.unwrap();
+        for key in ["1", "2", "3"] {
+            tx.upsert_entity(&ticket(key, "open", Some("u7")), None, &ctx())
+                .await
+                .unwrap();
+        }
+        tx.upsert_entity(&ticket("4", "open", Some("u8")), None, &ctx())
+            .await
+            .unwrap();
+        tx.upsert_entity(&ticket("5", "open", None), None, &ctx())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let list = store.unmatched(10).await.unwrap();
+        assert_eq!(
+            list.len(),
+            2,
+            "records naming no one are not listed: {list:?}"
+        );
+        assert_eq!(
+            (list[0].external_id.as_deref(), list[0].records),
+            (Some("u7"), 3)
+        );
+        assert_eq!(list[0].entity, EntityKind::TicketActivity);
+        assert_eq!(list[1].records, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn api_tokens_are_kept_hashed_and_revocable() {
     on_both("tokens", |store| async move {
         let id = store
