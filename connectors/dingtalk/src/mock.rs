@@ -44,6 +44,7 @@ use chrono::{
 };
 use chrono_tz::Asia::Shanghai;
 use hrhub_connector::callback_crypto::{random_nonce, CallbackCrypto};
+use hrhub_connector::synthetic::{Company, Platform};
 use hrhub_connector::PushRequest;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -78,6 +79,14 @@ pub struct MockOptions {
     /// Pauses between delivery attempts of [`MockHandle::deliver`]
     /// (DingTalk: 10 s, then 30 s).
     pub delivery_retry_delays: Vec<Duration>,
+    /// A synthetic company whose people are the employees, in company
+    /// order: each person's DingTalk account (userid, name, `job_number`,
+    /// `org_email`, `mobile` as the company renders them), placed in the
+    /// department of the company's name (every 10th also in 质检组), with
+    /// the company's title and hire date. `users` and `leavers` are then
+    /// unused (no leave records); attendance is generated for these people
+    /// as usual. `None`: the built-in users.
+    pub company: Option<Arc<Company>>,
 }
 
 impl Default for MockOptions {
@@ -96,6 +105,7 @@ impl Default for MockOptions {
             webhook_token: "mocktoken123".into(),
             webhook_aes_key: "4g5j64qlyl3zvetqxz5jiocdr586fn2zvjpa8zls3ij".into(),
             delivery_retry_delays: vec![Duration::from_secs(10), Duration::from_secs(30)],
+            company: None,
         }
     }
 }
@@ -371,10 +381,24 @@ impl MockState {
             .today
             .unwrap_or_else(|| Utc::now().with_timezone(&Shanghai).date_naive());
         let mut users = Vec::with_capacity(options.users);
-        for i in 1..=options.users as u64 {
-            users.push(Self::make_user(seed, i, today));
+        if let Some(company) = &options.company {
+            users.extend(
+                company
+                    .accounts(Platform::DingTalk)
+                    .iter()
+                    .map(|a| Self::company_user(company, a.person)),
+            );
+        } else {
+            for i in 1..=options.users as u64 {
+                users.push(Self::make_user(seed, i, today));
+            }
         }
-        let leavers = (0..options.leavers as u64)
+        let leavers = if options.company.is_some() {
+            0
+        } else {
+            options.leavers
+        };
+        let leavers = (0..leavers as u64)
             .map(|k| {
                 let u = Self::make_user(seed, options.users as u64 + 1 + k, today);
                 Leaver {
@@ -457,6 +481,35 @@ impl MockState {
             mobile: format!("138{:08}", 1_000 + i),
             depts,
             hired_date: midnight(today - Days::days(days_ago)),
+            active: i % 11 != 0,
+            leader: false,
+        }
+    }
+
+    /// Person `person` of `company`, as DingTalk holds them.
+    fn company_user(company: &Company, person: usize) -> User {
+        let p = &company.people[person];
+        let a = company.account(Platform::DingTalk, person);
+        let i = person as u64 + 1;
+        let primary = DEPARTMENTS
+            .iter()
+            .find(|d| d.1 == p.department)
+            .map_or(MEMBER_DEPTS[person % MEMBER_DEPTS.len()], |d| d.0);
+        let mut depts = vec![primary];
+        if i % 10 == 0 && primary != QA_DEPT {
+            depts.push(QA_DEPT);
+        }
+        User {
+            index: i,
+            userid: a.id.clone(),
+            name: a.name.clone(),
+            job_number: a.employee_no.clone().unwrap_or_default(),
+            title: p.title.clone(),
+            org_email: a.email.clone(),
+            email: None,
+            mobile: a.mobile.clone().unwrap_or_default(),
+            depts,
+            hired_date: midnight(p.hire_date),
             active: i % 11 != 0,
             leader: false,
         }
@@ -1409,7 +1462,8 @@ impl MockState {
                 if let Value::Object(m) = &mut v {
                     m.remove("dept_order");
                 }
-                v["manager_userid"] = json!("01260001");
+                v["manager_userid"] =
+                    json!(self.users.first().map_or("01260001", |m| m.userid.as_str()));
                 v["role_list"] = json!([{"id": 1, "name": "员工", "group_name": "默认"}]);
                 v["dept_order_list"] = json!(u
                     .depts
@@ -1653,5 +1707,30 @@ mod tests {
             midnight(NaiveDate::from_ymd_opt(2020, 9, 6).unwrap()),
             1_599_321_600_000
         );
+    }
+
+    #[test]
+    fn a_company_is_the_organization() {
+        let company = Arc::new(Company::generate(5, 60));
+        let s = MockState::generate(MockOptions {
+            today: NaiveDate::from_ymd_opt(2024, 6, 3),
+            history_days: 7,
+            company: Some(company.clone()),
+            ..MockOptions::default()
+        });
+        assert_eq!(s.users.len(), 60);
+        assert!(s.leavers.is_empty());
+        for (u, a) in s.users.iter().zip(company.accounts(Platform::DingTalk)) {
+            let p = &company.people[a.person];
+            let json = s.user_json(u, None);
+            assert_eq!(json["userid"], a.id.as_str());
+            assert_eq!(json["name"], p.name.as_str());
+            assert_eq!(json["job_number"], a.employee_no.as_deref().unwrap_or(""));
+            assert_eq!(json["org_email"].as_str(), a.email.as_deref());
+            assert_eq!(json["mobile"].as_str(), a.mobile.as_deref());
+            assert_eq!(json["title"], p.title.as_str());
+            assert_eq!(s.dept(u.depts[0]).unwrap().1, p.department);
+            assert!(s.rows.keys().any(|k| k.0 == a.id), "attendance of {}", a.id);
+        }
     }
 }

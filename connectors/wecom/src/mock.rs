@@ -49,6 +49,7 @@ use chrono::{
     DateTime, Datelike, Duration as Days, FixedOffset, NaiveDate, TimeZone, Utc, Weekday,
 };
 use hrhub_connector::callback_crypto::CallbackCrypto;
+use hrhub_connector::synthetic::{Company, Platform};
 use hrhub_connector::PushRequest;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -88,6 +89,14 @@ pub struct MockOptions {
     /// Callback Token and EncodingAESKey (receive id = `corp_id`).
     pub callback_token: String,
     pub callback_aes_key: String,
+    /// A synthetic company whose people are the members, in company order:
+    /// each person's WeCom account (userid, name, the 工号 attribute,
+    /// `email` and `mobile` as the company renders them; no `biz_mail`),
+    /// in the member department nearest the company's, with the company's
+    /// title as `position`. Statuses, free check-in members and check-ins
+    /// follow the usual patterns. `users` is then unused. `None`: the
+    /// built-in members.
+    pub company: Option<Arc<Company>>,
 }
 
 impl Default for MockOptions {
@@ -107,6 +116,7 @@ impl Default for MockOptions {
             app_checkin_permitted: true,
             callback_token: "hrhubMockToken".into(),
             callback_aes_key: "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C".into(),
+            company: None,
         }
     }
 }
@@ -598,10 +608,40 @@ struct User {
     position: String,
     status: u8,
     employee_no: Option<String>,
+    /// Shown only to the contacts secret (or apps created before 2022-06-20).
+    mobile: Option<String>,
+    email: Option<String>,
+    biz_mail: Option<String>,
+    /// The `英文名` attribute.
+    english_name: String,
     /// Free check-in rule (no scheduled times).
     free: bool,
     /// First local day with punches.
     since: NaiveDate,
+}
+
+/// 1 activated, 2 disabled (every 23rd), 4 not yet activated (every 17th).
+fn status_of(i: u64) -> u8 {
+    if i % 23 == 22 {
+        2
+    } else if i % 17 == 16 {
+        4
+    } else {
+        1
+    }
+}
+
+impl User {
+    /// The built-in members' contact fields, derived from seq and userid.
+    fn fill_default_contacts(&mut self) {
+        self.mobile = Some(format!("138{:08}", 10_000_000 + self.seq));
+        self.email = Some(format!("{}@example.com", self.userid));
+        self.biz_mail = Some(format!("{}@example.wecom.work", self.userid));
+        self.english_name = self
+            .userid
+            .trim_end_matches(|c: char| c.is_ascii_digit())
+            .to_string();
+    }
 }
 
 /// The day's pattern for one member.
@@ -671,7 +711,13 @@ impl MockState {
         let seed = options.seed;
         let history_start = today - Days::days(options.checkin_days.max(0));
         let mut users = Vec::with_capacity(options.users);
-        for i in 0..options.users as u64 {
+        // with a company, its people are the members instead
+        let built_in = if options.company.is_some() {
+            0
+        } else {
+            options.users
+        };
+        for i in 0..built_in as u64 {
             let (fam, fam_zh) = FAMILY[(i % 10) as usize];
             let (given, given_zh) = GIVEN[((i / 10) % 10) as usize];
             let dept = MEMBER_DEPTS[(mix(seed, i, 1) % MEMBER_DEPTS.len() as u64) as usize];
@@ -699,22 +745,60 @@ impl MockState {
                 departments,
                 main_department: dept,
                 position: position.to_string(),
-                status: if i % 23 == 22 {
-                    2
-                } else if i % 17 == 16 {
-                    4
-                } else {
-                    1
-                },
+                status: status_of(i),
                 employee_no: (i % 13 != 12).then(|| format!("E{}", 1001 + i)),
+                mobile: None,
+                email: None,
+                biz_mail: None,
+                english_name: String::new(),
                 free: i % 10 == 9,
                 since: history_start,
             });
         }
+        if let Some(company) = &options.company {
+            users = company
+                .accounts(Platform::WeCom)
+                .iter()
+                .map(|a| {
+                    let p = &company.people[a.person];
+                    let i = a.person as u64;
+                    let dept = match p.department.as_str() {
+                        "一线客服" => 3,
+                        "二线客服" | "质检组" => 4,
+                        "后端组" | "前端组" => 6,
+                        _ => 7,
+                    };
+                    let mut departments = vec![dept];
+                    if i % 9 == 4 && dept == 6 {
+                        departments.push(5); // also in R&D: two rows in user/list_id
+                    }
+                    User {
+                        seq: i,
+                        userid: a.id.clone(),
+                        name: a.name.clone(),
+                        departments,
+                        main_department: dept,
+                        position: p.title.clone(),
+                        status: status_of(i),
+                        employee_no: a.employee_no.clone(),
+                        mobile: a.mobile.clone(),
+                        email: a.email.clone(),
+                        biz_mail: None,
+                        english_name: p.english_name.clone(),
+                        free: i % 10 == 9,
+                        since: history_start,
+                    }
+                })
+                .collect();
+        } else {
+            for u in &mut users {
+                u.fill_default_contacts();
+            }
+        }
         MockState {
             today,
             now,
-            next_seq: options.users as u64,
+            next_seq: users.len() as u64,
             users,
             corrections: HashSet::new(),
             tokens: HashMap::new(),
@@ -762,9 +846,16 @@ impl MockState {
             position: "客服专员".into(),
             status: 1,
             employee_no: Some(format!("E{}", 1001 + seq)),
+            mobile: None,
+            email: None,
+            biz_mail: None,
+            english_name: String::new(),
             free: false,
             since: self.today,
         });
+        if let Some(u) = self.users.last_mut() {
+            u.fill_default_contacts();
+        }
         userid
     }
 
@@ -774,7 +865,7 @@ impl MockState {
         if let Some(no) = &u.employee_no {
             attrs.push(json!({"type": 0, "name": attr, "text": {"value": no}}));
         }
-        attrs.push(json!({"type": 0, "name": "英文名", "text": {"value": u.userid.trim_end_matches(|c: char| c.is_ascii_digit())}}));
+        attrs.push(json!({"type": 0, "name": "英文名", "text": {"value": u.english_name}}));
         let mut v = json!({
             "userid": u.userid,
             "name": u.name,
@@ -792,15 +883,12 @@ impl MockState {
         });
         if !hide_sensitive {
             let obj = v.as_object_mut().expect("object");
-            obj.insert(
-                "mobile".into(),
-                json!(format!("138{:08}", 10_000_000 + u.seq)),
-            );
-            obj.insert("email".into(), json!(format!("{}@example.com", u.userid)));
-            obj.insert(
-                "biz_mail".into(),
-                json!(format!("{}@example.wecom.work", u.userid)),
-            );
+            // WeCom answers "" for a field a member has no value for
+            obj.insert("mobile".into(), json!(u.mobile.as_deref().unwrap_or("")));
+            obj.insert("email".into(), json!(u.email.as_deref().unwrap_or("")));
+            if let Some(biz) = &u.biz_mail {
+                obj.insert("biz_mail".into(), json!(biz));
+            }
             obj.insert(
                 "gender".into(),
                 json!(if u.seq % 2 == 0 { "1" } else { "2" }),
@@ -1530,6 +1618,45 @@ mod tests {
         assert_eq!(shown["extattr"]["attrs"][0]["text"]["value"], "E1001");
         let hidden = s.user_json(&s.users[0], true);
         assert!(hidden.get("email").is_none() && hidden.get("mobile").is_none());
+    }
+
+    #[test]
+    fn a_company_is_the_membership() {
+        let company = Arc::new(Company::generate(5, 60));
+        let s = MockState::generate(MockOptions {
+            today: NaiveDate::from_ymd_opt(2024, 1, 31),
+            company: Some(company.clone()),
+            ..MockOptions::default()
+        });
+        assert_eq!(s.users.len(), 60);
+        let day = NaiveDate::from_ymd_opt(2024, 1, 15).unwrap();
+        let mut punches = 0;
+        for (i, (u, a)) in s
+            .users
+            .iter()
+            .zip(company.accounts(Platform::WeCom))
+            .enumerate()
+        {
+            let json = s.user_json(u, false);
+            assert_eq!(json["userid"], a.id.as_str());
+            assert_eq!(json["position"], company.people[i].title.as_str());
+            assert_eq!(json["email"], a.email.as_deref().unwrap_or(""));
+            assert_eq!(json["mobile"], a.mobile.as_deref().unwrap_or(""));
+            assert!(json.get("biz_mail").is_none());
+            let attr = json["extattr"]["attrs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["name"] == "工号")
+                .map(|x| x["text"]["value"].as_str().unwrap().to_string());
+            assert_eq!(attr.as_deref(), a.employee_no.as_deref());
+            let hidden = s.user_json(u, true);
+            assert!(hidden.get("email").is_none() && hidden.get("mobile").is_none());
+            punches += s.punches(i, day).len();
+        }
+        assert!(punches > 60);
+        // user/get finds members case-insensitively, as WeCom does
+        assert!(s.user(&s.users[3].userid.to_lowercase()).is_some());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use axum::Router;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
+use hrhub_connector::synthetic::{Company, Platform};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
@@ -51,6 +52,16 @@ pub struct MockOptions {
     pub client_secret: String,
     /// `expires_in` of issued access tokens; `None`: tokens never expire.
     pub token_expires_in: Option<u64>,
+    /// A synthetic company whose people are the staff: one user per
+    /// person (its Zendesk account: id, English name, e-mail and phone as
+    /// the company renders them, the 工号 in the `employee_no` user field
+    /// and in `external_id`; a few agents have the user field empty).
+    /// Person 0 is the admin the API token and OAuth clients act as (see
+    /// [`MockHandle::admin_email`]); every 7th person is an admin, the
+    /// rest agents. `agents` and `email` are then unused; end users and
+    /// tickets (assigned to these people) are generated as usual.
+    /// `None`: the built-in agents.
+    pub company: Option<Arc<Company>>,
 }
 
 impl Default for MockOptions {
@@ -67,6 +78,7 @@ impl Default for MockOptions {
             client_id: "hrhub".into(),
             client_secret: "mock-client-secret".into(),
             token_expires_in: Some(7_200),
+            company: None,
         }
     }
 }
@@ -166,6 +178,12 @@ impl MockHandle {
                 abort.abort();
             }
         }
+    }
+
+    /// The e-mail of the admin user the API token belongs to
+    /// ([`MockOptions::email`], or person 0's with a company).
+    pub fn admin_email(&self) -> String {
+        self.state().users[0].email.clone()
     }
 
     /// The virtual clock, Unix seconds.
@@ -365,6 +383,8 @@ struct User {
     email: String,
     role: String,
     employee_no: Option<String>,
+    external_id: Option<String>,
+    phone: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -473,11 +493,19 @@ impl MockState {
             email: options.email.to_lowercase(),
             role: "admin".into(),
             employee_no: None,
+            external_id: None,
+            phone: None,
             created_at: start - 400 * DAY,
             updated_at: start - 30 * DAY,
         }];
         let mut agent_ids = Vec::with_capacity(options.agents);
-        for i in 1..=options.agents as u64 {
+        // with a company, its people are the staff instead
+        let built_in = if options.company.is_some() {
+            0
+        } else {
+            options.agents
+        };
+        for i in 1..=built_in as u64 {
             let (f, l) = (
                 FIRST[(i as usize - 1) % 16],
                 LAST[((i as usize - 1) / 16) % 16],
@@ -495,9 +523,37 @@ impl MockState {
                 email: format!("{f}.{l}{suffix}@acme.example"),
                 role: if i % 7 == 0 { "admin" } else { "agent" }.into(),
                 employee_no: Some(format!("{i:05}")),
+                external_id: Some(format!("EMP-{i:05}")),
+                phone: Some(format!("+86 138{id:08}")),
                 created_at: start - (mix(seed, id, 1) % 300) as i64 * DAY,
                 updated_at: start + (mix(seed, id, 2) % span as u64) as i64,
             });
+        }
+        if let Some(company) = &options.company {
+            users.clear();
+            agent_ids.clear();
+            for account in company.accounts(Platform::Zendesk) {
+                let id: u64 = account
+                    .id
+                    .parse()
+                    .expect("synthetic Zendesk ids are decimal");
+                let person = account.person as u64;
+                // the user field is left empty on a few agents: the 工号
+                // is then only in `external_id`
+                let field_empty = person != 0 && mix(seed, person, 14) % 100 < 4;
+                users.push(User {
+                    id,
+                    name: account.name.clone(),
+                    email: account.email.clone().unwrap_or_default(),
+                    role: if person % 7 == 0 { "admin" } else { "agent" }.into(),
+                    employee_no: account.employee_no.clone().filter(|_| !field_empty),
+                    external_id: account.employee_no.clone(),
+                    phone: account.mobile.clone(),
+                    created_at: start - (mix(seed, id, 1) % 300) as i64 * DAY,
+                    updated_at: start + (mix(seed, id, 2) % span as u64) as i64,
+                });
+                agent_ids.push(id);
+            }
         }
         if agent_ids.is_empty() {
             agent_ids.push(ADMIN_ID);
@@ -510,6 +566,8 @@ impl MockState {
                 email: format!("customer{i}@example.com"),
                 role: "end-user".into(),
                 employee_no: None,
+                external_id: None,
+                phone: None,
                 created_at: start - (mix(seed, id, 1) % 300) as i64 * DAY,
                 updated_at: start + (mix(seed, id, 2) % span as u64) as i64,
             });
@@ -771,9 +829,9 @@ impl MockState {
             "id": u.id,
             "url": format!("{base}/api/v2/users/{}.json", u.id),
             "name": u.name,
-            "email": u.email,
-            "phone": if u.employee_no.is_some() { json!(format!("+86 138{:08}", u.id)) } else { Value::Null },
-            "external_id": u.employee_no.as_ref().map(|n| format!("EMP-{n}")),
+            "email": if u.email.is_empty() { Value::Null } else { json!(u.email) },
+            "phone": u.phone,
+            "external_id": u.external_id,
             "role": u.role,
             "role_type": if u.role == "agent" { Value::Null } else if u.role == "admin" { json!(4) } else { Value::Null },
             "custom_role_id": if is_agent { json!(360_001) } else { Value::Null },
@@ -1483,5 +1541,43 @@ mod tests {
         let json = a.user_json(agent, "http://x");
         assert_eq!(json["external_id"], "EMP-00001");
         assert_eq!(json["user_fields"]["employee_no"], "00001");
+    }
+
+    #[test]
+    fn a_company_is_the_staff() {
+        let company = Arc::new(Company::generate(5, 60));
+        let s = MockState::generate(MockOptions {
+            now: Some(1_750_000_000),
+            tickets: 300,
+            company: Some(company.clone()),
+            ..MockOptions::default()
+        });
+        let staff: Vec<&User> = s.users.iter().filter(|u| u.role != "end-user").collect();
+        assert_eq!(staff.len(), 60);
+        assert_eq!(s.users.len(), 60 + 200, "customers stay");
+        assert_eq!(s.users[0].role, "admin");
+        assert_eq!(s.users[0].email, company.people[0].email);
+        let mut field_empty = 0;
+        for (u, a) in staff.iter().zip(company.accounts(Platform::Zendesk)) {
+            assert_eq!(u.id.to_string(), a.id);
+            let json = s.user_json(u, "http://x");
+            assert_eq!(json["name"], a.name.as_str());
+            assert_eq!(json["email"].as_str(), a.email.as_deref());
+            assert_eq!(json["phone"].as_str(), a.mobile.as_deref());
+            assert_eq!(json["external_id"].as_str(), a.employee_no.as_deref());
+            match json["user_fields"]["employee_no"].as_str() {
+                Some(no) => assert_eq!(Some(no), a.employee_no.as_deref()),
+                None => field_empty += 1,
+            }
+        }
+        assert!(field_empty < 10);
+        assert!(s
+            .tickets
+            .iter()
+            .all(|t| staff.iter().any(|u| u.id == t.assignee)));
+        assert!(s
+            .ratings
+            .values()
+            .all(|r| staff.iter().any(|u| u.id == r.assignee)));
     }
 }

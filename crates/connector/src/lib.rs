@@ -11,6 +11,7 @@ mod http;
 pub mod push;
 mod rate_limit;
 pub mod retry;
+pub mod synthetic;
 
 pub use error::ConnectorError;
 pub use http::{HttpClient, HttpConfig};

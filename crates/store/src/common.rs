@@ -240,6 +240,14 @@ impl StoreTx for Tx {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
+    async fn employee_no(&mut self, employee_id: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT employee_no FROM employees WHERE id = $1")
+            .bind(employee_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(row.map(|r| r.try_get::<Option<String>, _>(0)).transpose()?.flatten())
+    }
+
     async fn record_conflict(&mut self, c: &IdentityConflict) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO identity_conflicts (system, external_id, key_name, key_value, chosen_employee_id, other_employee_id, detected_at) \
@@ -1002,7 +1010,7 @@ impl crate::Store for ThisStore {
                 });
             }
         }
-        out.sort_by(|a, b| b.records.cmp(&a.records));
+        out.sort_by_key(|u| std::cmp::Reverse(u.records));
         out.truncate(limit.max(0) as usize);
         Ok(out)
     }

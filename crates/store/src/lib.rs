@@ -182,6 +182,9 @@ pub trait StoreTx: Send {
         value: &str,
     ) -> Result<Vec<i64>, StoreError>;
 
+    /// The employee number of an employee, if it has one.
+    async fn employee_no(&mut self, employee_id: i64) -> Result<Option<String>, StoreError>;
+
     /// Reports that a record's key points at another employee than the one
     /// it was resolved to (or at two). Idempotent per (system, account, key, value, other).
     async fn record_conflict(&mut self, conflict: &IdentityConflict) -> Result<(), StoreError>;

@@ -546,7 +546,9 @@ pub async fn map_landed(
     let resolution = match identities.0.get(&mapped.identity) {
         Some(cached) => *cached,
         None => {
-            let found = resolve(tx, connector, &mapped.identity, &conn.match_keys).await?;
+            let found = resolve(tx, connector, &mapped.identity, &conn.match_keys)
+                .await?
+                .found;
             if let (Some(r), Some(external_id)) = (found, &mapped.identity.external_id) {
                 if r.matched_by != "link" {
                     tx.link_identity(connector, external_id, r.employee_id, r.matched_by)
@@ -613,8 +615,19 @@ async fn write_employee(
     let connector = conn.id.as_str();
     // the columns keys are matched against hold the keys' normal forms
     mapped.normalize_match_fields();
+    let resolved = resolve(tx, connector, &mapped.identity, &conn.match_keys).await?;
+    // a key that belongs to someone else is reported, not copied onto this
+    // employee, nor used to attach that someone's waiting records
+    for key in &resolved.conflicting {
+        mapped.fields.retain(|(name, _)| *name != key.as_str());
+        match key {
+            MatchKey::EmployeeNo => mapped.identity.employee_no = None,
+            MatchKey::Email => mapped.identity.email = None,
+            MatchKey::Mobile => mapped.identity.mobile = None,
+        }
+    }
     let mapped = &mapped;
-    let resolution = resolve(tx, connector, &mapped.identity, &conn.match_keys).await?;
+    let resolution = resolved.found;
     let upserted = tx
         .upsert_employee(resolution.map(|r| r.employee_id), mapped, ctx)
         .await?;

@@ -11,18 +11,30 @@ pub struct Resolution {
     pub matched_by: &'static str,
 }
 
+/// What resolution decided for one record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolved {
+    pub found: Option<Resolution>,
+    /// Keys of the record that point at another employee (or at two): they
+    /// were reported as conflicts, and must not be written onto the chosen
+    /// employee, or two employees would share them.
+    pub conflicting: Vec<MatchKey>,
+}
+
 /// Tries an existing identity link for the account in `system` first, then
-/// the connector's match keys in their configured order. Every other key
-/// that points at a different employee, and every key shared by two
-/// employees, is reported as a conflict; nothing is merged because of it.
-/// `None` means the record stays unmatched until the roster brings the
-/// person (or a conflict is settled).
+/// the connector's match keys in their configured order. A weaker key never
+/// overrides the employee number: a candidate found by e-mail or mobile
+/// whose 工号 differs from the record's is a conflict, not a match. Every
+/// key that points at an employee other than the chosen one, or at two, is
+/// reported as a conflict; nothing is merged because of it. `found: None`
+/// means the record stays unmatched until the roster brings the person (or
+/// the conflict is settled).
 pub async fn resolve(
     tx: &mut dyn StoreTx,
     system: &str,
     keys: &IdentityKeys,
     match_keys: &[MatchKey],
-) -> Result<Option<Resolution>, StoreError> {
+) -> Result<Resolved, StoreError> {
     let mut chosen = None;
     if let Some(external_id) = &keys.external_id {
         if let Some(employee_id) = tx.employee_by_link(system, external_id).await? {
@@ -32,41 +44,54 @@ pub async fn resolve(
             });
         }
     }
-    let mut conflicts = Vec::new();
+    let mut clashes: Vec<(MatchKey, String, i64)> = Vec::new();
     for &key in match_keys {
         let Some(value) = keys.get(key) else { continue };
         let ids = tx.employees_by_key(key, value).await?;
-        let others: Vec<i64> = match (chosen, ids.as_slice()) {
+        match (chosen, ids.as_slice()) {
             (None, [only]) => {
+                if key != MatchKey::EmployeeNo && keys.employee_no.is_some() {
+                    let theirs = tx.employee_no(*only).await?;
+                    if theirs.is_some() && theirs != keys.employee_no {
+                        clashes.push((key, value.to_string(), *only));
+                        continue;
+                    }
+                }
                 chosen = Some(Resolution {
                     employee_id: *only,
                     matched_by: key.as_str(),
                 });
-                Vec::new()
             }
-            (None, ambiguous) => ambiguous.to_vec(),
-            (Some(c), found) => found
-                .iter()
-                .copied()
-                .filter(|id| *id != c.employee_id)
-                .collect(),
-        };
-        for other in others {
-            conflicts.push((key, value.to_string(), other));
+            (_, found) => {
+                for id in found {
+                    clashes.push((key, value.to_string(), *id));
+                }
+            }
         }
     }
-    for (key, value, other) in conflicts {
+    // an employee is never in conflict with itself (an ambiguous key may
+    // have listed the one a later key chose)
+    let chosen_id = chosen.map(|c| c.employee_id);
+    clashes.retain(|(_, _, other)| Some(*other) != chosen_id);
+    let mut conflicting = Vec::new();
+    for (key, value, other) in clashes {
+        if !conflicting.contains(&key) {
+            conflicting.push(key);
+        }
         tx.record_conflict(&IdentityConflict {
             id: 0,
             system: system.to_string(),
             external_id: keys.external_id.clone(),
             key: key.as_str().to_string(),
             value,
-            chosen_employee_id: chosen.map(|c| c.employee_id),
+            chosen_employee_id: chosen_id,
             other_employee_id: other,
             detected_at: chrono::Utc::now(),
         })
         .await?;
     }
-    Ok(chosen)
+    Ok(Resolved {
+        found: chosen,
+        conflicting,
+    })
 }

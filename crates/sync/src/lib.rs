@@ -15,6 +15,6 @@ pub use engine::{
     apply_records, map_landed, ConnectorHandle, IdentityCache, ProgressFn, SyncEngine, SyncError,
     SyncOptions, SyncOutcome,
 };
-pub use identity::{resolve, Resolution};
+pub use identity::{resolve, Resolution, Resolved};
 pub use schedule::{to_six_fields, Scheduler};
 pub use status::{connector_status, StreamStatus};

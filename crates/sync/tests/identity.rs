@@ -238,25 +238,55 @@ async fn disagreeing_keys_are_reported_not_merged() {
     assert_eq!(c.chosen_employee_id, employees[0]["id"].as_i64());
     assert_eq!(c.other_employee_id, employees[1]["id"].as_i64().unwrap());
 
-    // a key two employees share matches no one and is reported
+    // the conflicting e-mail was not copied onto Ann: it still names Bo alone
+    assert_eq!(employees[0]["email"], "ann@acme.com");
     let helpdesk = ConnectorHandle::new("helpdesk", Arc::new(Nothing("helpdesk")));
-    apply(
-        &*store,
-        &helpdesk,
-        &tickets(),
-        vec![RawRecord::upsert(
+    let bo_ticket = |id: &str| {
+        RawRecord::upsert(
             "tickets",
-            "t1",
-            json!({"id": "t1", "agent": "q", "agent_email": "bo@acme.com"}),
-        )],
-    )
-    .await;
+            id,
+            json!({"id": id, "agent": "q", "agent_email": "bo@acme.com"}),
+        )
+    };
+    apply(&*store, &helpdesk, &tickets(), vec![bo_ticket("t1")]).await;
+    let rows = store
+        .entity_rows(EntityKind::TicketActivity, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(rows[0]["employee_id"], employees[1]["id"]);
+
+    // a key two employees really share matches no one and is reported
+    let mut tx = store.begin().await.unwrap();
+    let shared = hrhub_model::MappedEntity {
+        entity: EntityKind::Employee,
+        key: "x".into(),
+        identity: Default::default(),
+        fields: vec![
+            ("name", hrhub_model::FieldValue::Text("Cy".into())),
+            (
+                "email",
+                hrhub_model::FieldValue::Text("team@acme.com".into()),
+            ),
+            ("status", hrhub_model::FieldValue::Text("active".into())),
+        ],
+        source_updated_at: None,
+    };
+    let ctx = hrhub_store::WriteContext::default();
+    tx.upsert_employee(None, &shared, &ctx).await.unwrap();
+    tx.upsert_employee(None, &shared, &ctx).await.unwrap();
+    tx.commit().await.unwrap();
+    let team_ticket = RawRecord::upsert(
+        "tickets",
+        "t2",
+        json!({"id": "t2", "agent": "r", "agent_email": "team@acme.com"}),
+    );
+    apply(&*store, &helpdesk, &tickets(), vec![team_ticket]).await;
     assert_eq!(
         store
             .entity_counts(EntityKind::TicketActivity)
             .await
             .unwrap(),
-        (1, 1),
+        (2, 1),
         "ambiguous: stays unmatched"
     );
     let conflicts = store.conflicts(10).await.unwrap();
