@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const READER_ROUTES: &[&str] = &[
@@ -28,15 +27,6 @@ const ADMIN_GET_ROUTES: &[&str] = &[
     "/api/v1/identity/unmatched",
 ];
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn token(config: &std::path::Path, role: &str, name: &str) -> String {
     let out = hrhub(config, &["token", "create", "--role", role, "--name", name]).await;
     assert!(
@@ -51,18 +41,9 @@ async fn token(config: &std::path::Path, role: &str, name: &str) -> String {
 async fn the_api_enforces_roles_pages_filters_and_follows_changes() {
     let dir = tempfile::tempdir().unwrap();
     let mock = mock(240).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = write_config(dir.path(), &mock, "");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n{text}"),
-    )
-    .unwrap();
+    listen_on(&config, port);
     assert!(hrhub(&config, &["sync"]).await.status.success());
     let reader = token(&config, "reader", "hr-system").await;
     let admin = token(&config, "admin", "ops").await;
@@ -77,23 +58,9 @@ async fn the_api_enforces_roles_pages_filters_and_follows_changes() {
         "tokens are never shown again"
     );
 
-    let _server = Server(
-        Command::new(BIN)
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let server = serve(&config, port).await;
+    let base = server.url.clone();
     let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client.get(format!("{base}/readyz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let get = |path: &str, token: Option<&str>| {
         let mut request = client.get(format!("{base}{path}"));
         if let Some(t) = token {
@@ -311,11 +278,7 @@ async fn the_api_enforces_roles_pages_filters_and_follows_changes() {
 async fn performance_and_probation_report_with_configured_thresholds() {
     let dir = tempfile::tempdir().unwrap();
     let mock = mock(400).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     // a user mapping override puts every agent on probation until 2099
     let mappings = dir.path().join("my-mappings");
     std::fs::create_dir_all(&mappings).unwrap();
@@ -333,28 +296,17 @@ async fn performance_and_probation_report_with_configured_thresholds() {
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
         &config,
-        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[mappings]\ndir = \"my-mappings\"\n[reports.probation]\nsatisfaction = 3.0\n{text}"),
+        format!(
+            "[mappings]\ndir = \"my-mappings\"\n[reports.probation]\nsatisfaction = 3.0\n{text}"
+        ),
     )
     .unwrap();
+    listen_on(&config, port);
     assert!(hrhub(&config, &["sync"]).await.status.success());
     let reader = token(&config, "reader", "hr").await;
-    let _server = Server(
-        Command::new(BIN)
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let server = serve(&config, port).await;
+    let base = server.url.clone();
     let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client.get(format!("{base}/readyz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let get = |path: String| {
         client
             .get(format!("{base}{path}"))

@@ -114,39 +114,14 @@ async fn mapping_test_shows_entities_and_errors() {
 async fn serve_runs_connectors_on_their_schedule_and_answers_health_checks() {
     let dir = tempfile::tempdir().unwrap();
     let mock = mock(50).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = write_config(dir.path(), &mock, "schedule = \"* * * * *\"");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n{text}"),
-    )
-    .unwrap();
-    let mut child = std::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .stderr(std::process::Stdio::null())
-        .spawn()
+    listen_on(&config, port);
+    let server = serve(&config, port).await;
+    let ready = reqwest::get(format!("{}/readyz", server.url))
+        .await
         .unwrap();
-    let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-        {
-            ready = r.status() == 200;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(ready, "serve did not become ready");
+    assert_eq!(ready.status(), 200);
     // every minute: wait for the first tick to sync the connector
     let mut synced = false;
     for _ in 0..75 {
@@ -168,7 +143,6 @@ async fn serve_runs_connectors_on_their_schedule_and_answers_health_checks() {
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(server);
     assert!(synced, "no scheduled run within 75 s");
 }

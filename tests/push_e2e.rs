@@ -11,47 +11,7 @@ use hrhub_dingtalk::mock::{
 };
 use hrhub_store::Store;
 use hrhub_wecom::mock::{MockOptions as WcOptions, MockWeCom};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn serve(config: &std::path::Path, port: u16) -> Server {
-    let child = Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .arg("serve")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client
-            .get(format!("{}/readyz", server.url))
-            .send()
-            .await
-            .is_ok()
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("hrhub serve did not start"); // dropping `server` kills and reaps it
-}
 
 async fn post(url: &str, request: &PushRequest) -> reqwest::Response {
     reqwest::Client::new()
@@ -65,14 +25,6 @@ async fn post(url: &str, request: &PushRequest) -> reqwest::Response {
 
 async fn events(store: &dyn Store, connector: &str) -> i64 {
     store.holdings(connector, "events").await.unwrap().records
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn config(

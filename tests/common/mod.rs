@@ -142,3 +142,64 @@ pub async fn change_log_len(store: &dyn Store) -> i64 {
     }
     changes.len() as i64
 }
+
+/// A `hrhub serve` child process, killed and reaped when dropped.
+pub struct Served {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free loopback port for `[server] listen`.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `hrhub --config CONFIG serve` (listening on `port`, as the config
+/// says) and waits until `/readyz` answers.
+pub async fn serve(config: &Path, port: u16) -> Served {
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let served = Served {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client
+            .get(format!("{}/readyz", served.url))
+            .send()
+            .await
+            .is_ok()
+        {
+            return served;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("hrhub serve did not start"); // dropping `served` kills and reaps it
+}
+
+/// Prepends `[server] listen` on `port` to a config written by [`write_config`].
+pub fn listen_on(config: &Path, port: u16) {
+    let text = std::fs::read_to_string(config).unwrap();
+    std::fs::write(
+        config,
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n{text}"),
+    )
+    .unwrap();
+}

@@ -44,14 +44,13 @@ use chrono::{
 };
 use chrono_tz::Asia::Shanghai;
 use hrhub_connector::callback_crypto::{random_nonce, CallbackCrypto};
+use hrhub_connector::mock_server::MockServer;
 use hrhub_connector::synthetic::{Company, Platform};
 use hrhub_connector::PushRequest;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// What the mock organization holds and accepts.
 #[derive(Debug, Clone)]
@@ -177,45 +176,16 @@ impl MockDingTalk {
     /// Generates the organization and serves it on `127.0.0.1:<free port>`.
     pub async fn start(options: MockOptions) -> MockHandle {
         let state = Arc::new(Mutex::new(MockState::generate(options)));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0 for the DingTalk mock");
-        let addr = listener.local_addr().expect("mock listener address");
         let app = Router::new().fallback(handle).with_state(state.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        MockHandle {
-            base_url: format!("http://{addr}"),
-            state,
-            stop: Some(stop),
-            task: Some(task),
-        }
+        let server = MockServer::start("DingTalk", app).await;
+        MockHandle { server, state }
     }
 }
 
 /// A running mock: its URL and its controls. Stops on drop.
 pub struct MockHandle {
-    base_url: String,
+    server: MockServer,
     state: Arc<Mutex<MockState>>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Drop for MockHandle {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -683,7 +653,7 @@ impl MockState {
 impl MockHandle {
     /// `http://127.0.0.1:<port>`: both `base_url` and `api_base_url`.
     pub fn base_url(&self) -> String {
-        self.base_url.clone()
+        self.server.base_url().to_string()
     }
 
     fn state(&self) -> MutexGuard<'_, MockState> {
@@ -691,19 +661,8 @@ impl MockHandle {
     }
 
     /// Stops serving and waits (briefly) for the server task to end.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 
     pub fn options(&self) -> MockOptions {

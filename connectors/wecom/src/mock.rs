@@ -49,14 +49,13 @@ use chrono::{
     DateTime, Datelike, Duration as Days, FixedOffset, NaiveDate, TimeZone, Utc, Weekday,
 };
 use hrhub_connector::callback_crypto::CallbackCrypto;
+use hrhub_connector::mock_server::MockServer;
 use hrhub_connector::synthetic::{Company, Platform};
 use hrhub_connector::PushRequest;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// What the mock corp holds and accepts.
 #[derive(Debug, Clone)]
@@ -158,53 +157,27 @@ impl MockWeCom {
         )
         .expect("valid mock callback settings");
         let state = Arc::new(Mutex::new(MockState::generate(options)));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0 for the WeCom mock");
-        let addr = listener.local_addr().expect("mock listener address");
         let app = Router::new().fallback(handle).with_state(state.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let server = MockServer::start("WeCom", app).await;
         MockHandle {
-            base_url: format!("http://{addr}"),
+            server,
             state,
             crypto,
-            stop: Some(stop),
-            task: Some(task),
         }
     }
 }
 
 /// A running mock: its URL and its controls. Stops on drop.
 pub struct MockHandle {
-    base_url: String,
+    server: MockServer,
     state: Arc<Mutex<MockState>>,
     crypto: CallbackCrypto,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Drop for MockHandle {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
 }
 
 impl MockHandle {
     /// `http://127.0.0.1:<port>`, the connector's `base_url`.
     pub fn base_url(&self) -> String {
-        self.base_url.clone()
+        self.server.base_url().to_string()
     }
 
     fn state(&self) -> MutexGuard<'_, MockState> {
@@ -216,19 +189,8 @@ impl MockHandle {
     }
 
     /// Stops serving and waits (briefly) for the server task to end.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 
     /// The mock's local today.

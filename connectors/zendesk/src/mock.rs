@@ -20,14 +20,13 @@ use axum::Router;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
+use hrhub_connector::mock_server::MockServer;
 use hrhub_connector::synthetic::{Company, Platform};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// What the mock account holds and accepts.
 #[derive(Debug, Clone)]
@@ -113,51 +112,22 @@ impl MockZendesk {
     /// Generates the data and serves it on `127.0.0.1:<free port>`.
     pub async fn start(options: MockOptions) -> MockHandle {
         let state = Arc::new(Mutex::new(MockState::generate(options)));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0 for the Zendesk mock");
-        let addr = listener.local_addr().expect("mock listener address");
         let app = Router::new().fallback(handle).with_state(state.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        MockHandle {
-            base_url: format!("http://{addr}"),
-            state,
-            stop: Some(stop),
-            task: Some(task),
-        }
+        let server = MockServer::start("Zendesk", app).await;
+        MockHandle { server, state }
     }
 }
 
 /// A running mock: its URL and its controls. Stops on drop.
 pub struct MockHandle {
-    base_url: String,
+    server: MockServer,
     state: Arc<Mutex<MockState>>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Drop for MockHandle {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
 }
 
 impl MockHandle {
     /// `http://127.0.0.1:<port>`, the connector's `base_url`.
     pub fn base_url(&self) -> String {
-        self.base_url.clone()
+        self.server.base_url().to_string()
     }
 
     fn state(&self) -> MutexGuard<'_, MockState> {
@@ -165,19 +135,8 @@ impl MockHandle {
     }
 
     /// Stops serving and waits (briefly) for the server task to end.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 
     /// The e-mail of the admin user the API token belongs to
@@ -309,7 +268,7 @@ impl MockHandle {
     pub fn ticket_json(&self, id: u64) -> Option<Value> {
         let s = self.state();
         let t = s.ticket(id)?;
-        Some(s.ticket_json(t, &self.base_url))
+        Some(s.ticket_json(t, self.server.base_url()))
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod callback_crypto;
 mod error;
 mod http;
+pub mod mock_server;
 pub mod push;
 mod rate_limit;
 pub mod retry;
