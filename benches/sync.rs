@@ -87,20 +87,11 @@ async fn main() {
 
     // fetch only: the connector paging through the mock, nothing written
     let started = Instant::now();
-    let mut cursor: Option<String> = None;
-    let mut fetched = 0;
-    loop {
-        let page = conn
-            .source
-            .read_page("tickets", cursor.as_deref())
-            .await
-            .unwrap();
-        fetched += page.records.len();
-        cursor = page.cursor;
-        if page.done {
-            break;
-        }
-    }
+    let fetched = hrhub_connector::read_to_end(&*conn.source, "tickets", None, usize::MAX)
+        .await
+        .unwrap()
+        .records
+        .len();
     let fetch_secs = started.elapsed().as_secs_f64();
     assert_eq!(fetched, tickets);
 

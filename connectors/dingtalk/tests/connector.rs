@@ -2,7 +2,7 @@
 
 use chrono::{Duration as Days, NaiveDate};
 use hrhub_connector::retry::RetryPolicy;
-use hrhub_connector::{ConnectorError, HttpConfig, Page, Source};
+use hrhub_connector::{ConnectorError, HttpConfig, Source};
 use hrhub_dingtalk::mock::{Throttle, TokenErrorShape};
 use hrhub_dingtalk::{
     AttendanceCursor, DingTalk, DingTalkConfig, Generation, MockDingTalk, MockHandle, MockOptions,
@@ -47,24 +47,12 @@ async fn mock() -> MockHandle {
 async fn drain(
     dt: &DingTalk,
     stream: &str,
-    mut cursor: Option<String>,
+    cursor: Option<String>,
 ) -> (Vec<RawRecord>, Option<String>, usize) {
-    let mut records = Vec::new();
-    let mut pages = 0;
-    loop {
-        let Page {
-            records: r,
-            cursor: c,
-            done,
-        } = dt.read_page(stream, cursor.as_deref()).await.unwrap();
-        pages += 1;
-        records.extend(r);
-        cursor = c;
-        if done {
-            return (records, cursor, pages);
-        }
-        assert!(pages < 10_000, "{stream} never finished");
-    }
+    let d = hrhub_connector::read_to_end(dt, stream, cursor, 10_000)
+        .await
+        .unwrap();
+    (d.records, d.cursor, d.pages)
 }
 
 fn ids(records: &[RawRecord]) -> HashSet<String> {

@@ -56,24 +56,12 @@ async fn mock(tickets: usize) -> MockHandle {
 async fn drain(
     z: &Zendesk,
     stream: &str,
-    mut cursor: Option<String>,
+    cursor: Option<String>,
 ) -> (Vec<RawRecord>, Option<String>, usize) {
-    let mut records = Vec::new();
-    let mut pages = 0;
-    loop {
-        let Page {
-            records: r,
-            cursor: c,
-            done,
-        } = z.read_page(stream, cursor.as_deref()).await.unwrap();
-        pages += 1;
-        records.extend(r);
-        cursor = c;
-        if done {
-            return (records, cursor, pages);
-        }
-        assert!(pages < 10_000, "{stream} never finished");
-    }
+    let d = hrhub_connector::read_to_end(z, stream, cursor, 10_000)
+        .await
+        .unwrap();
+    (d.records, d.cursor, d.pages)
 }
 
 fn ids(records: &[RawRecord]) -> Vec<String> {

@@ -77,3 +77,41 @@ pub trait Source: Send + Sync {
         None
     }
 }
+
+/// A stream read to its end.
+#[derive(Debug)]
+pub struct Drained {
+    pub records: Vec<RawRecord>,
+    /// The cursor of the last page (where the next read would start).
+    pub cursor: Option<String>,
+    pub pages: usize,
+}
+
+/// Reads `stream` from `cursor` until a page says it is done, without
+/// writing anything (tests, benchmarks, diagnostics; syncs go page by page
+/// through the engine). Fails after `max_pages` pages, so a connector that
+/// never finishes is caught.
+pub async fn read_to_end(
+    source: &dyn Source,
+    stream: &str,
+    mut cursor: Option<String>,
+    max_pages: usize,
+) -> Result<Drained, ConnectorError> {
+    let mut records = Vec::new();
+    for pages in 1..=max_pages {
+        let page = source.read_page(stream, cursor.as_deref()).await?;
+        records.extend(page.records);
+        cursor = page.cursor;
+        if page.done {
+            return Ok(Drained {
+                records,
+                cursor,
+                pages,
+            });
+        }
+    }
+    Err(ConnectorError::protocol(
+        source.kind(),
+        format!("stream `{stream}` did not finish within {max_pages} pages"),
+    ))
+}
