@@ -10,46 +10,50 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use hrhub_model::{EntityKind, RunTrigger};
 use hrhub_store::{EntityQuery, StoreError};
 use hrhub_sync::SyncOptions;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub const MAX_LIMIT: i64 = 1000;
 const DEFAULT_LIMIT: i64 = 100;
 
-/// Routes the HR system reads (role `reader` or `admin`).
-pub fn reader_routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/employees", get(employees))
-        .route("/api/v1/employees/{id}", get(employee))
-        .route("/api/v1/attendance", get(attendance))
-        .route("/api/v1/tickets", get(tickets))
-        .route("/api/v1/satisfaction", get(satisfaction))
-        .route("/api/v1/training", get(training))
-        .route("/api/v1/changes", get(changes))
-        .route("/api/v1/employees/{id}/performance", get(performance))
-        .route("/api/v1/reports/probation", get(probation))
+/// Routes the HR system reads (role `reader` or `admin`). Each handler's
+/// `#[utoipa::path]` both registers it and documents it, so the router and
+/// the OpenAPI document cannot drift apart.
+pub fn reader_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(employees))
+        .routes(routes!(employee))
+        .routes(routes!(attendance))
+        .routes(routes!(tickets))
+        .routes(routes!(satisfaction))
+        .routes(routes!(training))
+        .routes(routes!(changes))
+        .routes(routes!(performance))
+        .routes(routes!(probation))
 }
 
 /// Operator routes (role `admin`).
-pub fn admin_routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/sync/status", get(sync_status))
-        .route("/api/v1/sync/runs", get(sync_runs))
-        .route("/api/v1/sync/{connector_id}", post(trigger_sync))
-        .route("/api/v1/quarantine", get(quarantine))
-        .route("/api/v1/quarantine/replay", post(replay))
-        .route("/api/v1/identity/conflicts", get(conflicts))
-        .route("/api/v1/identity/unmatched", get(unmatched))
+pub fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sync_status))
+        .routes(routes!(sync_runs))
+        .routes(routes!(trigger_sync))
+        .routes(routes!(quarantine))
+        .routes(routes!(replay))
+        .routes(routes!(conflicts))
+        .routes(routes!(unmatched))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     limit: Option<i64>,
     cursor: Option<String>,
@@ -140,6 +144,7 @@ async fn list(state: &AppState, entity: EntityKind, p: ListParams) -> Result<Jso
     Ok(Json(json!({ "data": rows, "next_cursor": next })))
 }
 
+#[utoipa::path(get, path = "/api/v1/employees", tag = "hr", params(ListParams), security(("bearer" = [])), responses((status = 200, description = "Employees, id-paged"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn employees(
     State(state): State<AppState>,
     query: Result<Query<ListParams>, QueryRejection>,
@@ -147,6 +152,7 @@ async fn employees(
     list(&state, EntityKind::Employee, params(query)?).await
 }
 
+#[utoipa::path(get, path = "/api/v1/attendance", tag = "hr", params(ListParams), security(("bearer" = [])), responses((status = 200, description = "Attendance records, id-paged"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn attendance(
     State(state): State<AppState>,
     query: Result<Query<ListParams>, QueryRejection>,
@@ -154,6 +160,7 @@ async fn attendance(
     list(&state, EntityKind::AttendanceRecord, params(query)?).await
 }
 
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "hr", params(ListParams), security(("bearer" = [])), responses((status = 200, description = "Helpdesk ticket activity, id-paged"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn tickets(
     State(state): State<AppState>,
     query: Result<Query<ListParams>, QueryRejection>,
@@ -161,6 +168,7 @@ async fn tickets(
     list(&state, EntityKind::TicketActivity, params(query)?).await
 }
 
+#[utoipa::path(get, path = "/api/v1/satisfaction", tag = "hr", params(ListParams), security(("bearer" = [])), responses((status = 200, description = "Satisfaction ratings, id-paged"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn satisfaction(
     State(state): State<AppState>,
     query: Result<Query<ListParams>, QueryRejection>,
@@ -168,6 +176,7 @@ async fn satisfaction(
     list(&state, EntityKind::SatisfactionRating, params(query)?).await
 }
 
+#[utoipa::path(get, path = "/api/v1/training", tag = "hr", params(ListParams), security(("bearer" = [])), responses((status = 200, description = "Training results, id-paged"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn training(
     State(state): State<AppState>,
     query: Result<Query<ListParams>, QueryRejection>,
@@ -176,6 +185,7 @@ async fn training(
 }
 
 /// One employee with the accounts linked to them.
+#[utoipa::path(get, path = "/api/v1/employees/{id}", tag = "hr", params(("id" = i64, Path, description = "Employee id")), security(("bearer" = [])), responses((status = 200, description = "One employee with identity links"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn employee(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -198,14 +208,16 @@ async fn employee(
     Ok(Json(Value::Object(employee)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ChangeParams {
     after: Option<i64>,
     limit: Option<i64>,
 }
 
 /// The change feed: entries with `seq > after`, oldest first, gap-free.
+#[utoipa::path(get, path = "/api/v1/changes", tag = "hr", params(ChangeParams), security(("bearer" = [])), responses((status = 200, description = "Change log entries after a sequence number"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn changes(
     State(state): State<AppState>,
     query: Result<Query<ChangeParams>, QueryRejection>,
@@ -225,6 +237,7 @@ async fn changes(
     Ok(Json(json!({ "data": changes, "next_after": next })))
 }
 
+#[utoipa::path(get, path = "/api/v1/sync/status", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "Status of every stream"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn sync_status(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     let store = state.engine.store();
     let mut streams = Vec::new();
@@ -241,14 +254,16 @@ async fn sync_status(State(state): State<AppState>) -> Result<Json<Value>, Probl
     Ok(Json(json!({ "streams": streams })))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RunParams {
     connector: Option<String>,
     stream: Option<String>,
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/sync/runs", tag = "admin", params(RunParams), security(("bearer" = [])), responses((status = 200, description = "Run history, newest first"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn sync_runs(
     State(state): State<AppState>,
     query: Result<Query<RunParams>, QueryRejection>,
@@ -263,14 +278,16 @@ async fn sync_runs(
     Ok(Json(json!({ "data": runs })))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TriggerParams {
     stream: Option<String>,
     full_refresh: Option<bool>,
 }
 
 /// Starts a sync in the background; its runs show in status and history.
+#[utoipa::path(post, path = "/api/v1/sync/{connector_id}", tag = "admin", params(("connector_id" = String, Path, description = "Connector id"), TriggerParams), security(("bearer" = [])), responses((status = 200, description = "Sync started (202)"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn trigger_sync(
     State(state): State<AppState>,
     Path(connector_id): Path<String>,
@@ -317,13 +334,15 @@ async fn trigger_sync(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct QuarantineParams {
     connector: Option<String>,
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/quarantine", tag = "admin", params(QuarantineParams), security(("bearer" = [])), responses((status = 200, description = "Open quarantine entries"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn quarantine(
     State(state): State<AppState>,
     query: Result<Query<QuarantineParams>, QueryRejection>,
@@ -338,6 +357,7 @@ async fn quarantine(
     Ok(Json(json!({ "data": entries })))
 }
 
+#[utoipa::path(get, path = "/api/v1/identity/conflicts", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "Identity conflicts, newest first"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn conflicts(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     let conflicts = state
         .engine
@@ -348,8 +368,9 @@ async fn conflicts(State(state): State<AppState>) -> Result<Json<Value>, Problem
     Ok(Json(json!({ "data": conflicts })))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PeriodParams {
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
@@ -381,6 +402,7 @@ fn record_links(id: i64, from: NaiveDate, to: NaiveDate) -> Value {
 
 /// One employee's attendance, helpdesk, satisfaction and training figures
 /// over a period, each with a link to the records it was computed from.
+#[utoipa::path(get, path = "/api/v1/employees/{id}/performance", tag = "hr", params(("id" = i64, Path, description = "Employee id"), PeriodParams), security(("bearer" = [])), responses((status = 200, description = "Performance over [from, to)"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn performance(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -435,6 +457,7 @@ fn indicator(value: Option<f64>, threshold: f64) -> Value {
 /// Employees on probation during the period, each indicator against its
 /// threshold; `flagged` lists failing indicators (no data is not a failure,
 /// but is shown as `no_data`).
+#[utoipa::path(get, path = "/api/v1/reports/probation", tag = "hr", params(PeriodParams), security(("bearer" = [])), responses((status = 200, description = "Probation assessment"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn probation(
     State(state): State<AppState>,
     query: Result<Query<PeriodParams>, QueryRejection>,
@@ -492,13 +515,15 @@ async fn probation(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReplayParams {
     connector: Option<String>,
 }
 
 /// Re-maps a connector's quarantined records with the current mappings.
+#[utoipa::path(post, path = "/api/v1/quarantine/replay", tag = "admin", params(ReplayParams), security(("bearer" = [])), responses((status = 200, description = "Replay runs per stream"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn replay(
     State(state): State<AppState>,
     query: Result<Query<ReplayParams>, QueryRejection>,
@@ -524,6 +549,7 @@ async fn replay(
 
 /// Accounts whose records wait for an employee (the roster lacks them, or
 /// their keys differ from the roster's).
+#[utoipa::path(get, path = "/api/v1/identity/unmatched", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "Accounts waiting for an employee"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn unmatched(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     let list = state
         .engine

@@ -13,12 +13,14 @@ pub use problem::Problem;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware::from_fn_with_state;
-use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
 use hrhub_sync::{ConnectorHandle, SyncEngine};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Largest webhook body accepted; platform events are a few kilobytes.
 pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
@@ -45,26 +47,68 @@ impl AppState {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "hrhub", description = "Unified employee-performance data for HR systems, and sync operations for admins. Errors are RFC 9457 problem details."),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every route, and the OpenAPI document describing exactly those routes
+/// (both come from the same `routes!` registrations).
+pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let reader = api::reader_routes().route_layer(from_fn_with_state(state.clone(), auth::reader));
     let admin = api::admin_routes().route_layer(from_fn_with_state(state.clone(), auth::admin));
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route(
-            "/webhooks/{connector_id}",
-            get(webhooks::receive).post(webhooks::receive),
-        )
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(openapi_json))
+        .routes(routes!(webhooks::receive))
         .merge(reader)
         .merge(admin)
+        .split_for_parts();
+    let router = router
         .fallback(|| async {
-            Problem::new(404, "Not found", "no such route; see README for the API")
+            Problem::new(404, "Not found", "no such route; see /api/v1/openapi.json")
         })
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
-        .with_state(state)
+        .layer(axum::Extension(Arc::new(doc.clone())))
+        .with_state(state);
+    (router, doc)
+}
+
+pub fn router(state: AppState) -> Router {
+    router_and_openapi(state).0
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "The process is up")))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops", responses((status = 200, description = "The OpenAPI document")))]
+async fn openapi_json(
+    axum::Extension(doc): axum::Extension<Arc<utoipa::openapi::OpenApi>>,
+) -> Json<utoipa::openapi::OpenApi> {
+    Json((*doc).clone())
 }
 
 /// Ready when the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, description = "The store answers"), (status = 503, description = "The store does not answer")))]
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, Problem> {
     state
         .engine

@@ -12,6 +12,21 @@ use axum::response::{IntoResponse, Response};
 use hrhub_connector::{PushOutcome, PushReply, PushRequest};
 use std::collections::HashMap;
 
+/// Event push from a platform (DingTalk HTTP push, WeCom callbacks, ...).
+#[utoipa::path(
+    method(get, post),
+    path = "/webhooks/{connector_id}",
+    tag = "webhooks",
+    params(("connector_id" = String, Path, description = "Connector id")),
+    request_body(content = String, content_type = "application/octet-stream", description = "The platform's delivery, verified and decoded by the connector"),
+    responses(
+        (status = 200, description = "Verified and stored (or a handshake answered), in the platform's reply format"),
+        (status = 401, description = "Signature, key or timestamp check failed; nothing stored"),
+        (status = 404, description = "Unknown connector, or no webhook settings"),
+        (status = 413, description = "Body too large"),
+        (status = 503, description = "Could not store; the platform should deliver again")
+    )
+)]
 pub async fn receive(
     State(state): State<AppState>,
     Path(connector_id): Path<String>,
