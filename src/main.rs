@@ -160,8 +160,10 @@ async fn run(cli: Cli) -> Result<i32> {
             let scheduler = hrhub_sync::Scheduler::start(engine.clone(), hub.schedules)
                 .await
                 .map_err(anyhow::Error::msg)?;
+            let scheduler = Arc::new(tokio::sync::Mutex::new(scheduler));
             let mut state = hrhub_server::AppState::new(engine, hub.connectors);
             state.probation = config.reports.probation;
+            state.scheduler = Some(scheduler.clone());
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
                 eprintln!("shutting down: finishing requests in flight");
@@ -171,7 +173,7 @@ async fn run(cli: Cli) -> Result<i32> {
                 .with_context(|| {
                     format!("cannot serve on {} ([server] listen)", config.server.listen)
                 })?;
-            scheduler.shutdown().await;
+            scheduler.lock().await.shutdown().await;
             Ok(0)
         }
         Command::Replay { connector } => {

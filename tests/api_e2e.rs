@@ -54,7 +54,7 @@ async fn the_api_enforces_roles_pages_filters_and_follows_changes() {
     let dir = tempfile::tempdir().unwrap();
     let mock = mock(240).await;
     let port = free_port();
-    let config = write_config(dir.path(), &mock, "");
+    let config = write_config(dir.path(), &mock, "schedule = \"0 3 * * *\"");
     listen_on(&config, port);
     assert!(hrhub(&config, &["sync"]).await.status.success());
     let reader = token(&config, "reader", "hr-system").await;
@@ -272,7 +272,15 @@ async fn the_api_enforces_roles_pages_filters_and_follows_changes() {
         .json()
         .await
         .unwrap();
-    assert_eq!(status["streams"].as_array().unwrap().len(), 4);
+    let streams = status["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 4);
+    for s in streams {
+        let next = s["next_scheduled"].as_str().expect("next scheduled run");
+        assert!(next.contains("T03:00:00"), "{next}");
+    }
+    let tickets = streams.iter().find(|s| s["stream"] == "tickets").unwrap();
+    assert!(tickets["newest_source_at"].is_string());
+    assert!(tickets["lag_seconds"].as_i64().unwrap() >= 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

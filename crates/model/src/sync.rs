@@ -108,4 +108,7 @@ pub struct StreamState {
     /// The connector's resume point (opaque to everyone but the connector).
     pub cursor: Option<String>,
     pub updated_at: DateTime<Utc>,
+    /// The newest source version timestamp (e.g. a ticket's `updated_at`)
+    /// among the records the stream has mapped; now minus this is the lag.
+    pub newest_source_at: Option<DateTime<Utc>>,
 }

@@ -240,16 +240,22 @@ async fn changes(
 #[utoipa::path(get, path = "/api/v1/sync/status", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "Status of every stream"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn sync_status(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     let store = state.engine.store();
+    let next_runs = match &state.scheduler {
+        Some(scheduler) => scheduler.lock().await.next_runs().await,
+        None => Default::default(),
+    };
     let mut streams = Vec::new();
     let mut ids: Vec<&String> = state.connectors.keys().collect();
     ids.sort();
     for id in ids {
         let conn = &state.connectors[id];
-        streams.extend(
-            hrhub_sync::connector_status(&**store, id, &conn.source.streams())
-                .await
-                .map_err(store_error)?,
-        );
+        let mut statuses = hrhub_sync::connector_status(&**store, id, &conn.source.streams())
+            .await
+            .map_err(store_error)?;
+        for s in &mut statuses {
+            s.next_scheduled = next_runs.get(id).copied().flatten();
+        }
+        streams.extend(statuses);
     }
     Ok(Json(json!({ "streams": streams })))
 }

@@ -34,6 +34,8 @@ pub struct AppState {
     pub rate_limits: Arc<auth::RateLimits>,
     /// Thresholds of the probation report.
     pub probation: api::ProbationThresholds,
+    /// The cron scheduler, when `serve` runs one (for next-run times).
+    pub scheduler: Option<Arc<tokio::sync::Mutex<hrhub_sync::Scheduler>>>,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
             connectors: Arc::new(connectors.into_iter().map(|c| (c.id.clone(), c)).collect()),
             rate_limits: Arc::new(auth::RateLimits::new(50, 100)),
             probation: api::ProbationThresholds::default(),
+            scheduler: None,
         }
     }
 }

@@ -444,15 +444,27 @@ impl StoreTx for Tx {
         Ok(())
     }
 
-    async fn set_cursor(&mut self, connector: &str, stream: &str, cursor: Option<&str>) -> Result<(), StoreError> {
+    async fn set_cursor(
+        &mut self,
+        connector: &str,
+        stream: &str,
+        cursor: Option<&str>,
+        newest: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO stream_state (connector, stream, cursor, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (connector, stream) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+            "INSERT INTO stream_state (connector, stream, cursor, updated_at, newest_source_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (connector, stream) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at, \
+               newest_source_at = CASE \
+                 WHEN excluded.newest_source_at IS NULL THEN stream_state.newest_source_at \
+                 WHEN stream_state.newest_source_at IS NULL OR excluded.newest_source_at > stream_state.newest_source_at \
+                   THEN excluded.newest_source_at \
+                 ELSE stream_state.newest_source_at END",
         )
         .bind(connector)
         .bind(stream)
         .bind(cursor)
         .bind(self.now)
+        .bind(newest)
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -621,7 +633,7 @@ impl crate::Store for ThisStore {
     }
 
     async fn stream_state(&self, connector: &str, stream: &str) -> Result<Option<StreamState>, StoreError> {
-        let row = sqlx::query("SELECT cursor, updated_at FROM stream_state WHERE connector = $1 AND stream = $2")
+        let row = sqlx::query("SELECT cursor, updated_at, newest_source_at FROM stream_state WHERE connector = $1 AND stream = $2")
             .bind(connector)
             .bind(stream)
             .fetch_optional(&self.pool)
@@ -632,6 +644,7 @@ impl crate::Store for ThisStore {
                 stream: stream.to_string(),
                 cursor: row.try_get("cursor")?,
                 updated_at: row.try_get("updated_at")?,
+                newest_source_at: row.try_get("newest_source_at")?,
             })
         })
         .transpose()

@@ -254,12 +254,14 @@ pub trait StoreTx: Send {
         external_ids: &[&str],
     ) -> Result<(), StoreError>;
 
-    /// Sets the stream's resume cursor, committed with this batch.
+    /// Sets the stream's resume cursor, committed with this batch, and
+    /// raises the newest source timestamp seen (for lag) if `newest` is newer.
     async fn set_cursor(
         &mut self,
         connector: &str,
         stream: &str,
         cursor: Option<&str>,
+        newest: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
 
     /// Appends the buffered change events (gap-free sequence) and commits.

@@ -266,7 +266,14 @@ async fn rolled_back_batches_leave_no_trace_and_no_gap() {
         tx.upsert_entity(&ticket("1", "open", None), None, &ctx())
             .await
             .unwrap();
-        tx.set_cursor("zd", "tickets", Some("c1")).await.unwrap();
+        tx.set_cursor(
+            "zd",
+            "tickets",
+            Some("c1"),
+            Some(Utc.with_ymd_and_hms(2024, 5, 2, 0, 0, 0).unwrap()),
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
 
         let mut tx = store.begin().await.unwrap();
@@ -280,7 +287,9 @@ async fn rolled_back_batches_leave_no_trace_and_no_gap() {
         tx.upsert_entity(&ticket("2", "open", None), None, &ctx())
             .await
             .unwrap();
-        tx.set_cursor("zd", "tickets", Some("c2")).await.unwrap();
+        tx.set_cursor("zd", "tickets", Some("c2"), None)
+            .await
+            .unwrap();
         drop(tx); // crash before commit
 
         assert_eq!(
@@ -293,6 +302,18 @@ async fn rolled_back_batches_leave_no_trace_and_no_gap() {
                 .as_deref(),
             Some("c1")
         );
+        let state = store.stream_state("zd", "tickets").await.unwrap().unwrap();
+        let may2 = Utc.with_ymd_and_hms(2024, 5, 2, 0, 0, 0).unwrap();
+        assert_eq!(state.newest_source_at, Some(may2));
+        // the newest source time only moves forward
+        let mut tx = store.begin().await.unwrap();
+        let may1 = Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap();
+        tx.set_cursor("zd", "tickets", Some("c1"), Some(may1))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let state = store.stream_state("zd", "tickets").await.unwrap().unwrap();
+        assert_eq!(state.newest_source_at, Some(may2));
         assert_eq!(store.holdings("zd", "tickets").await.unwrap().records, 0);
         let mut tx = store.begin().await.unwrap();
         tx.upsert_entity(&ticket("3", "open", None), None, &ctx())

@@ -1,4 +1,5 @@
 use crate::identity::{resolve, Resolution};
+use chrono::{DateTime, Utc};
 use hrhub_connector::{ConnectorError, Refetch, Source};
 use hrhub_mapping::{MapOutcome, Mapping, MappingSet};
 use hrhub_model::{
@@ -160,7 +161,15 @@ impl SyncEngine {
         if fresh {
             for (stream, group) in group_by_stream(records) {
                 let mapping = self.mapping_for(conn.source.kind(), stream)?;
-                apply_records(&mut *tx, conn, &mapping, &group, None).await?;
+                apply_records(
+                    &mut *tx,
+                    conn,
+                    &mapping,
+                    &group,
+                    None,
+                    &mut BatchState::default(),
+                )
+                .await?;
             }
         }
         tx.commit().await?;
@@ -195,7 +204,15 @@ impl SyncEngine {
         let result: Result<(), SyncError> = async {
             let records = conn.source.fetch(&r.stream, &r.ids).await?;
             let mut tx = self.store.begin().await?;
-            counts = apply_records(&mut *tx, conn, &mapping, &records, Some(run_id)).await?;
+            counts = apply_records(
+                &mut *tx,
+                conn,
+                &mapping,
+                &records,
+                Some(run_id),
+                &mut BatchState::default(),
+            )
+            .await?;
             tx.commit().await?;
             Ok(())
         }
@@ -239,7 +256,7 @@ impl SyncEngine {
                 .await?;
             let mut counts = RunCounts::default();
             let mut tx = self.store.begin().await?;
-            let mut identities = IdentityCache::default();
+            let mut batch = BatchState::default();
             let mut mapped_ok = Vec::new();
             for entry in entries.iter().filter(|e| e.stream == stream) {
                 let record = RawRecord {
@@ -259,7 +276,7 @@ impl SyncEngine {
                     raw_record_id,
                     Some(run_id),
                     &mut counts,
-                    &mut identities,
+                    &mut batch,
                 )
                 .await?
                 {
@@ -416,10 +433,23 @@ impl SyncEngine {
         loop {
             let page = conn.source.read_page(stream, cursor.as_deref()).await?;
             let mut tx = self.store.begin().await?;
-            let page_counts =
-                apply_records(&mut *tx, conn, mapping, &page.records, Some(run_id)).await?;
-            tx.set_cursor(&conn.id, stream, page.cursor.as_deref())
-                .await?;
+            let mut batch = BatchState::default();
+            let page_counts = apply_records(
+                &mut *tx,
+                conn,
+                mapping,
+                &page.records,
+                Some(run_id),
+                &mut batch,
+            )
+            .await?;
+            tx.set_cursor(
+                &conn.id,
+                stream,
+                page.cursor.as_deref(),
+                batch.newest_source_at,
+            )
+            .await?;
             tx.commit().await?;
             counts.add(&page_counts);
             self.store.update_run(run_id, counts).await?;
@@ -450,6 +480,7 @@ pub async fn apply_records(
     mapping: &Mapping,
     records: &[RawRecord],
     run_id: Option<i64>,
+    batch: &mut BatchState,
 ) -> Result<RunCounts, StoreError> {
     let mut counts = RunCounts {
         fetched: records.len() as i64,
@@ -457,7 +488,6 @@ pub async fn apply_records(
     };
     let connector = conn.id.as_str();
     let landings = tx.land(connector, records, run_id).await?;
-    let mut identities = IdentityCache::default();
     let mut mapped_ok: Vec<&str> = Vec::new();
     for (record, landing) in records.iter().zip(landings) {
         let Landing::Changed { raw_record_id } = landing else {
@@ -472,7 +502,7 @@ pub async fn apply_records(
             raw_record_id,
             run_id,
             &mut counts,
-            &mut identities,
+            batch,
         )
         .await?;
         if ok {
@@ -487,11 +517,16 @@ pub async fn apply_records(
     Ok(counts)
 }
 
-/// Resolutions already made in this batch: most records of a page name
-/// the same few people. Only non-roster records use it (they create no
-/// employees, so an answer cannot go stale within the batch).
+/// What one batch (a page, a push, a replay) learns as it goes.
 #[derive(Default)]
-pub struct IdentityCache(HashMap<IdentityKeys, Option<Resolution>>);
+pub struct BatchState {
+    /// Resolutions already made: most records of a page name the same few
+    /// people. Only non-roster records use it (they create no employees, so
+    /// an answer cannot go stale within the batch).
+    identities: HashMap<IdentityKeys, Option<Resolution>>,
+    /// The newest source version timestamp mapped, for the stream's lag.
+    pub newest_source_at: Option<DateTime<Utc>>,
+}
 
 /// Maps one landed record and writes what it yields, or quarantines it.
 /// Returns false when it was quarantined.
@@ -504,7 +539,7 @@ pub async fn map_landed(
     raw_record_id: i64,
     run_id: Option<i64>,
     counts: &mut RunCounts,
-    identities: &mut IdentityCache,
+    batch: &mut BatchState,
 ) -> Result<bool, StoreError> {
     let connector = conn.id.as_str();
     if record.op == RecordOp::Delete {
@@ -539,11 +574,14 @@ pub async fn map_landed(
         mapping_version: Some(mapping.version.clone()),
     };
     counts.upserted += 1;
+    if mapped.source_updated_at > batch.newest_source_at {
+        batch.newest_source_at = mapped.source_updated_at;
+    }
     if mapped.entity == EntityKind::Employee {
         write_employee(tx, conn, mapped, &ctx).await?;
         return Ok(true);
     }
-    let resolution = match identities.0.get(&mapped.identity) {
+    let resolution = match batch.identities.get(&mapped.identity) {
         Some(cached) => *cached,
         None => {
             let found = resolve(tx, connector, &mapped.identity, &conn.match_keys)
@@ -555,7 +593,7 @@ pub async fn map_landed(
                         .await?;
                 }
             }
-            identities.0.insert(mapped.identity.clone(), found);
+            batch.identities.insert(mapped.identity.clone(), found);
             found
         }
     };

@@ -12,7 +12,7 @@ mod schedule;
 mod status;
 
 pub use engine::{
-    apply_records, map_landed, ConnectorHandle, IdentityCache, ProgressFn, SyncEngine, SyncError,
+    apply_records, map_landed, BatchState, ConnectorHandle, ProgressFn, SyncEngine, SyncError,
     SyncOptions, SyncOutcome,
 };
 pub use identity::{resolve, Resolution, Resolved};

@@ -94,7 +94,7 @@ impl Scheduler {
         out
     }
 
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(&mut self) {
         let _ = self.inner.shutdown().await;
     }
 }

@@ -1,5 +1,6 @@
 //! Where each stream stands, for `hrhub status` and the admin API.
 
+use chrono::{DateTime, Utc};
 use hrhub_model::{RunStatus, SyncRun};
 use hrhub_store::{Store, StoreError};
 use serde::Serialize;
@@ -19,6 +20,13 @@ pub struct StreamStatus {
     pub records_held: i64,
     /// Quarantined records awaiting a mapping fix or replay.
     pub quarantined: i64,
+    /// The newest source timestamp the stream has mapped.
+    pub newest_source_at: Option<DateTime<Utc>>,
+    /// Now minus `newest_source_at`, in seconds: how far behind the source
+    /// the store is (an upper bound; a quiet source also looks behind).
+    pub lag_seconds: Option<i64>,
+    /// When the connector's schedule runs it next (`serve` only).
+    pub next_scheduled: Option<DateTime<Utc>>,
 }
 
 /// Status of every stream of one connector, in the connector's order.
@@ -36,6 +44,7 @@ pub async fn connector_status(
             .next();
         let state = store.stream_state(connector, stream).await?;
         let holdings = store.holdings(connector, stream).await?;
+        let newest_source_at = state.as_ref().and_then(|s| s.newest_source_at);
         out.push(StreamStatus {
             connector: connector.to_string(),
             stream: stream.clone(),
@@ -49,6 +58,9 @@ pub async fn connector_status(
             cursor: state.and_then(|s| s.cursor),
             records_held: holdings.records,
             quarantined: holdings.quarantined,
+            newest_source_at,
+            lag_seconds: newest_source_at.map(|t| (Utc::now() - t).num_seconds().max(0)),
+            next_scheduled: None,
         });
     }
     Ok(out)

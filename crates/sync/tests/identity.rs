@@ -88,9 +88,16 @@ async fn apply(
     records: Vec<RawRecord>,
 ) {
     let mut tx = store.begin().await.unwrap();
-    apply_records(&mut *tx, conn, mapping, &records, None)
-        .await
-        .unwrap();
+    apply_records(
+        &mut *tx,
+        conn,
+        mapping,
+        &records,
+        None,
+        &mut Default::default(),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 }
 
