@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod metrics;
 mod problem;
 mod webhooks;
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub probation: api::ProbationThresholds,
     /// The cron scheduler, when `serve` runs one (for next-run times).
     pub scheduler: Option<Arc<tokio::sync::Mutex<hrhub_sync::Scheduler>>>,
+    /// Webhook outcomes for `/metrics`.
+    pub webhooks: Arc<metrics::WebhookCounters>,
 }
 
 impl AppState {
@@ -46,6 +49,7 @@ impl AppState {
             rate_limits: Arc::new(auth::RateLimits::new(50, 100)),
             probation: api::ProbationThresholds::default(),
             scheduler: None,
+            webhooks: Arc::default(),
         }
     }
 }
@@ -78,6 +82,7 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(openapi_json))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(webhooks::receive))
         .merge(reader)
         .merge(admin)

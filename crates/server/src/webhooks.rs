@@ -4,6 +4,7 @@
 //! A refused delivery stores nothing; an accepted one is on disk before the
 //! platform hears "success"; re-fetches an event asks for run afterwards.
 
+use crate::metrics::WebhookCounters;
 use crate::{AppState, Problem};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -60,6 +61,7 @@ pub async fn receive(
         received_at: chrono::Utc::now(),
     };
     let outcome = push.receive(&request).map_err(|e| {
+        WebhookCounters::count(&state.webhooks.refused);
         tracing::warn!(connector = %connector_id, error = %e, "webhook delivery refused");
         Problem::new(e.http_status(), "Delivery refused", e.to_string())
     })?;
@@ -80,6 +82,11 @@ pub async fn receive(
                     // a 5xx makes the platform deliver again later
                     Problem::new(503, "Not stored", "the event could not be stored; it will be retried")
                 })?;
+            WebhookCounters::count(if fresh {
+                &state.webhooks.accepted
+            } else {
+                &state.webhooks.duplicate
+            });
             if fresh && !refetch.is_empty() {
                 let engine = state.engine.clone();
                 let conn = conn.clone();

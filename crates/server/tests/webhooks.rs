@@ -142,6 +142,22 @@ async fn a_bad_signature_is_refused_and_nothing_is_stored() {
         .unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let metrics = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("hrhub_webhook_deliveries_total{outcome=\"refused\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("hrhub_stream_records_held{connector=\"fk\",stream=\"users\"} 0"),
+        "{metrics}"
+    );
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["status"], 401);
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -169,6 +185,22 @@ async fn an_event_is_landed_before_the_reply_and_duplicates_land_once() {
         assert_eq!(res.json::<Value>().await.unwrap()["errcode"], 0);
         assert_eq!(events_held(&*store).await, 1, "landed before the reply");
     }
+    let metrics = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("hrhub_webhook_deliveries_total{outcome=\"accepted\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("hrhub_webhook_deliveries_total{outcome=\"duplicate\"} 2"),
+        "{metrics}"
+    );
     // the re-fetch runs after the reply, once
     let mut employees = 0;
     for _ in 0..50 {
