@@ -23,6 +23,13 @@ impl WebhookCounters {
     }
 }
 
+/// One gauge family: samples are (label set, value).
+struct Gauge {
+    name: &'static str,
+    help: &'static str,
+    samples: Vec<(String, f64)>,
+}
+
 fn escape(label: &str) -> String {
     label
         .replace('\\', "\\\\")
@@ -75,21 +82,30 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
                 escape(&s.connector),
                 escape(&s.stream)
             );
-            gauges[0].2.push((labels.clone(), s.records_held as f64));
-            gauges[1].2.push((labels.clone(), s.quarantined as f64));
+            gauges[0]
+                .samples
+                .push((labels.clone(), s.records_held as f64));
+            gauges[1]
+                .samples
+                .push((labels.clone(), s.quarantined as f64));
             if let Some(lag) = s.lag_seconds {
-                gauges[2].2.push((labels.clone(), lag as f64));
+                gauges[2].samples.push((labels.clone(), lag as f64));
             }
             if let Some(run) = &s.last_run {
                 let failed = run.status == hrhub_model::RunStatus::Failed;
                 gauges[3]
                     .2
                     .push((labels.clone(), if failed { 1.0 } else { 0.0 }));
-                gauges[4].2.push((labels, run.counts.fetched as f64));
+                gauges[4].samples.push((labels, run.counts.fetched as f64));
             }
         }
     }
-    for (name, help, samples) in &gauges {
+    for Gauge {
+        name,
+        help,
+        samples,
+    } in &gauges
+    {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
         for (labels, value) in samples {
             let _ = writeln!(out, "{name}{{{labels}}} {value}");
