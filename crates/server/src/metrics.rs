@@ -42,31 +42,31 @@ fn escape(label: &str) -> String {
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Problem> {
     let store = state.engine.store();
     let mut out = String::new();
-    let mut gauges: Vec<(&str, &str, Vec<(String, f64)>)> = vec![
-        (
+    let gauge = |name, help| Gauge {
+        name,
+        help,
+        samples: Vec::new(),
+    };
+    let mut gauges = [
+        gauge(
             "hrhub_stream_records_held",
             "Raw records landed per stream.",
-            vec![],
         ),
-        (
+        gauge(
             "hrhub_stream_quarantined",
             "Open quarantine entries per stream.",
-            vec![],
         ),
-        (
+        gauge(
             "hrhub_stream_lag_seconds",
             "Now minus the newest source timestamp mapped.",
-            vec![],
         ),
-        (
+        gauge(
             "hrhub_stream_last_run_failed",
             "1 when the stream's last run failed.",
-            vec![],
         ),
-        (
+        gauge(
             "hrhub_stream_last_run_fetched",
             "Records fetched by the stream's last run.",
-            vec![],
         ),
     ];
     let mut ids: Vec<&String> = state.connectors.keys().collect();
@@ -94,7 +94,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             if let Some(run) = &s.last_run {
                 let failed = run.status == hrhub_model::RunStatus::Failed;
                 gauges[3]
-                    .2
+                    .samples
                     .push((labels.clone(), if failed { 1.0 } else { 0.0 }));
                 gauges[4].samples.push((labels, run.counts.fetched as f64));
             }
