@@ -181,7 +181,17 @@ aes_key = "{wc_wh_key}"
         );
     }
     if keep_serving {
+        let token = hrhub_server::auth::generate_token();
+        store
+            .create_token(
+                "demo-admin",
+                "admin",
+                &hrhub_server::auth::hash_token(&token),
+            )
+            .await?;
         println!("\nServing at {hub_url} until Ctrl-C (mocks stay up).");
+        println!("  dashboard: {hub_url}/   admin token for it and the API: {token}");
+        println!("  API: curl -H 'Authorization: Bearer {token}' {hub_url}/api/v1/sync/status");
         let _ = tokio::signal::ctrl_c().await;
     }
     let _ = stop.send(());

@@ -83,6 +83,7 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(readyz))
         .routes(routes!(openapi_json))
         .routes(routes!(metrics::metrics))
+        .routes(routes!(dashboard))
         .routes(routes!(webhooks::receive))
         .merge(reader)
         .merge(admin)
@@ -99,6 +100,13 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
 
 pub fn router(state: AppState) -> Router {
     router_and_openapi(state).0
+}
+
+/// The admin dashboard: one page that reads the admin API with a token
+/// the admin pastes in (kept in the browser's local storage).
+#[utoipa::path(get, path = "/", tag = "ops", responses((status = 200, description = "The sync dashboard (HTML)")))]
+async fn dashboard() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("dashboard.html"))
 }
 
 /// Liveness.

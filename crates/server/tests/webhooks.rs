@@ -290,4 +290,18 @@ async fn handshakes_unknown_connectors_and_oversized_bodies() {
             .status(),
         200
     );
+    let page = client.get(format!("{url}/")).send().await.unwrap();
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let page = page.text().await.unwrap();
+    for endpoint in [
+        "/api/v1/sync/status",
+        "/api/v1/quarantine",
+        "/api/v1/identity/unmatched",
+        "/api/v1/identity/conflicts",
+    ] {
+        assert!(page.contains(endpoint), "the dashboard reads {endpoint}");
+    }
 }
