@@ -10,7 +10,8 @@ use serde::Serialize;
 pub struct StreamStatus {
     pub connector: String,
     pub stream: String,
-    /// `never` (no run yet), `syncing`, `done` or `failed`.
+    /// `never` (no run yet), `syncing`, `done`, `partial` (the last run
+    /// failed after committing some pages) or `failed`.
     pub status: &'static str,
     /// The newest run, with its counts and error.
     pub last_run: Option<SyncRun>,
@@ -48,11 +49,13 @@ pub async fn connector_status(
         out.push(StreamStatus {
             connector: connector.to_string(),
             stream: stream.clone(),
-            status: match last_run.as_ref().map(|r| r.status) {
+            status: match last_run.as_ref().map(|r| (r.status, r.counts.fetched)) {
                 None => "never",
-                Some(RunStatus::Running) => "syncing",
-                Some(RunStatus::Succeeded) => "done",
-                Some(RunStatus::Failed) => "failed",
+                Some((RunStatus::Running, _)) => "syncing",
+                Some((RunStatus::Succeeded, _)) => "done",
+                // pages committed before the failure stay (and the cursor after them)
+                Some((RunStatus::Failed, fetched)) if fetched > 0 => "partial",
+                Some((RunStatus::Failed, _)) => "failed",
             },
             last_run,
             cursor: state.and_then(|s| s.cursor),
