@@ -9,7 +9,7 @@ use hrhub_sync::ConnectorHandle;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const KINDS: &[&str] = &["zendesk", "dingtalk", "wecom"];
+pub const KINDS: &[&str] = &["zendesk", "dingtalk", "wecom", "cornerstone", "file"];
 
 pub fn build(entry: &ConnectorEntry) -> Result<ConnectorHandle> {
     let mut http = HttpConfig::default();
@@ -38,6 +38,14 @@ pub fn build(entry: &ConnectorEntry) -> Result<ConnectorHandle> {
                     .map_err(|e| anyhow::anyhow!("connector `{}`: {e}", entry.id))?,
             )
         }
+        "cornerstone" => {
+            let config: hrhub_cornerstone::CornerstoneConfig = connector_settings(entry)?;
+            Arc::new(
+                hrhub_cornerstone::Cornerstone::new(config, http)
+                    .map_err(|e| anyhow::anyhow!("connector `{}`: {e}", entry.id))?,
+            )
+        }
+        "file" => Arc::new(hrhub_file::FileSource::new(connector_settings(entry)?)),
         other => bail!(
             "connector `{}`: unknown kind `{other}`; known kinds: {}",
             entry.id,

@@ -61,6 +61,14 @@ enum Command {
         /// The connector id.
         id: String,
     },
+    /// Import a CSV or XLSX export (UTF-8, UTF-8 with BOM or GBK) through a `kind = "file"` connector.
+    Import {
+        /// The file connector's id.
+        #[arg(long)]
+        connector: String,
+        /// The export file.
+        file: PathBuf,
+    },
     /// Re-map a connector's quarantined records with the current mapping files (after a fix).
     Replay {
         /// The connector id.
@@ -176,12 +184,55 @@ async fn run(cli: Cli) -> Result<i32> {
             scheduler.lock().await.shutdown().await;
             Ok(0)
         }
+        Command::Import { connector, file } => {
+            let config = Config::load(&cli.config)?;
+            let entry = config.connector(&connector)?;
+            if entry.kind != "file" {
+                bail!("connector `{connector}` is of kind `{}`; `hrhub import` needs a connector with kind = \"file\"", entry.kind);
+            }
+            let settings: hrhub_file::FileConfig = config::connector_settings(entry)?;
+            let stream = settings.stream().to_string();
+            let import = hrhub_file::read_file_with(&file, &stream, &settings.read_options())
+                .with_context(|| format!("cannot import {}", file.display()))?;
+            println!(
+                "{}: {:?}{}, {} rows readable, {} not; rows keyed by {}",
+                file.display(),
+                import.format,
+                import
+                    .encoding
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default(),
+                import.records.len(),
+                import.errors.len(),
+                import.key_columns.join(" + ")
+            );
+            let rejected: Vec<_> = import
+                .errors
+                .iter()
+                .map(|e| (e.to_record(&stream), format!("row {}: {}", e.row, e.reason)))
+                .collect();
+            let hub = Hub::from_config(&config).await?;
+            let conn = hub.connector(&connector)?;
+            let o = hub
+                .engine
+                .import(conn, &stream, &import.records, &rejected)
+                .await?;
+            let c = o.counts;
+            println!(
+                "{}/{}: rows {} · unchanged {} · upserted {} · quarantined {} · filtered {} · unmatched {} (run {})",
+                o.connector, o.stream, c.fetched, c.unchanged, c.upserted, c.quarantined, c.filtered, c.unmatched, o.run_id
+            );
+            if let Err(e) = o.result {
+                bail!("import failed: {e}");
+            }
+            Ok(0)
+        }
         Command::Replay { connector } => {
             let hub = Hub::load(&cli.config).await?;
             let conn = hub.connector(&connector)?;
             let outcomes = hub.engine.replay_quarantine(conn).await?;
             if outcomes.is_empty() {
-                println!("connector `{connector}` has nothing in quarantine");
+                println!("connector `{connector}`: nothing to replay (file rows that could not be read need a fixed file, then `hrhub import`)");
             }
             for o in outcomes {
                 let c = o.counts;
@@ -246,7 +297,7 @@ impl Hub {
         let mut schedules = Vec::new();
         for entry in config.connectors.iter().filter(|c| c.enabled) {
             let handle = connectors::build(entry)?;
-            if let Some(cron) = &entry.schedule {
+            if let (Some(cron), false) = (&entry.schedule, entry.kind == "file") {
                 schedules.push((handle.clone(), cron.clone()));
             }
             for stream in handle.source.streams() {
@@ -290,7 +341,13 @@ impl Hub {
     ) -> Result<i32> {
         let targets: Vec<_> = match connector {
             Some(id) => vec![self.connector(id)?.clone()],
-            None => self.connectors.clone(),
+            // file connectors are fed by `hrhub import`, not polled
+            None => self
+                .connectors
+                .iter()
+                .filter(|c| c.source.kind() != "file")
+                .cloned()
+                .collect(),
         };
         if targets.is_empty() {
             bail!("no enabled connectors in the config; add a [[connector]] table");

@@ -25,6 +25,8 @@ pub const SHIPPED: &[(&str, &str)] = shipped![
     "mappings/wecom/users.toml",
     "mappings/wecom/checkins.toml",
     "mappings/wecom/checkin_daily.toml",
+    "mappings/cornerstone/transcripts.toml",
+    "mappings/file/training_export.toml",
 ];
 
 pub fn mapping_set(override_dir: Option<&Path>) -> Result<MappingSet> {

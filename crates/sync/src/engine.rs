@@ -243,7 +243,15 @@ impl SyncEngine {
         &self,
         conn: &ConnectorHandle,
     ) -> Result<Vec<SyncOutcome>, SyncError> {
-        let entries = self.store.quarantined(Some(&conn.id), i64::MAX).await?;
+        // only records that landed can be re-mapped (a file row that could not
+        // be read never landed: it needs a fixed file, not a mapping fix)
+        let entries: Vec<_> = self
+            .store
+            .quarantined(Some(&conn.id), i64::MAX)
+            .await?
+            .into_iter()
+            .filter(|e| e.raw_record_id.is_some())
+            .collect();
         let mut streams: Vec<&str> = entries.iter().map(|e| e.stream.as_str()).collect();
         streams.sort_unstable();
         streams.dedup();
@@ -297,6 +305,69 @@ impl SyncEngine {
             });
         }
         Ok(outcomes)
+    }
+
+    /// Lands an imported file as one run of `stream`: readable rows go through
+    /// landing and mapping like polled records (so re-importing the same file
+    /// changes nothing), unreadable rows go straight to quarantine with their
+    /// reason (row number included).
+    pub async fn import(
+        &self,
+        conn: &ConnectorHandle,
+        stream: &str,
+        records: &[RawRecord],
+        rejected: &[(RawRecord, String)],
+    ) -> Result<SyncOutcome, SyncError> {
+        let mapping = self.mapping_for(conn.source.kind(), stream)?;
+        let lease = format!("{}/{}", conn.id, stream);
+        if !self.take_lease(&lease).await? {
+            return Err(SyncError::Busy(lease));
+        }
+        let run_id = self
+            .store
+            .start_run(&conn.id, stream, RunTrigger::Manual)
+            .await?;
+        let result: Result<RunCounts, SyncError> = async {
+            let mut tx = self.store.begin().await?;
+            let mut counts = apply_records(
+                &mut *tx,
+                conn,
+                &mapping,
+                records,
+                Some(run_id),
+                &mut BatchState::default(),
+            )
+            .await?;
+            for (record, reason) in rejected {
+                tx.quarantine(&conn.id, record, None, reason, None, Some(run_id))
+                    .await?;
+                counts.fetched += 1;
+                counts.quarantined += 1;
+            }
+            tx.commit().await?;
+            Ok(counts)
+        }
+        .await;
+        let _ = self.store.release_lease(&lease, &self.holder).await;
+        let (counts, error) = match result {
+            Ok(counts) => (counts, None),
+            Err(e) => (RunCounts::default(), Some(e.to_string())),
+        };
+        let status = if error.is_some() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        };
+        self.store
+            .finish_run(run_id, status, &counts, error.as_deref())
+            .await?;
+        Ok(SyncOutcome {
+            connector: conn.id.clone(),
+            stream: stream.to_string(),
+            run_id,
+            counts,
+            result: error.map_or(Ok(()), Err),
+        })
     }
 
     /// Runs one stream until it is caught up or fails.
