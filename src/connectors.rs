@@ -9,7 +9,15 @@ use hrhub_sync::ConnectorHandle;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const KINDS: &[&str] = &["zendesk", "dingtalk", "wecom", "cornerstone", "file"];
+pub const KINDS: &[&str] = &[
+    "zendesk",
+    "dingtalk",
+    "wecom",
+    "moodle",
+    "xapi",
+    "cornerstone",
+    "file",
+];
 
 pub fn build(entry: &ConnectorEntry) -> Result<ConnectorHandle> {
     let mut http = HttpConfig::default();
@@ -35,6 +43,20 @@ pub fn build(entry: &ConnectorEntry) -> Result<ConnectorHandle> {
             let config: hrhub_wecom::WeComConfig = connector_settings(entry)?;
             Arc::new(
                 hrhub_wecom::WeCom::new(config, http)
+                    .map_err(|e| anyhow::anyhow!("connector `{}`: {e}", entry.id))?,
+            )
+        }
+        "moodle" => {
+            let config: hrhub_moodle::MoodleConfig = connector_settings(entry)?;
+            Arc::new(
+                hrhub_moodle::Moodle::new(config, http)
+                    .map_err(|e| anyhow::anyhow!("connector `{}`: {e}", entry.id))?,
+            )
+        }
+        "xapi" => {
+            let config: hrhub_xapi::XapiConfig = connector_settings(entry)?;
+            Arc::new(
+                hrhub_xapi::Xapi::new(config, http)
                     .map_err(|e| anyhow::anyhow!("connector `{}`: {e}", entry.id))?,
             )
         }

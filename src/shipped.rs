@@ -25,6 +25,10 @@ pub const SHIPPED: &[(&str, &str)] = shipped![
     "mappings/wecom/users.toml",
     "mappings/wecom/checkins.toml",
     "mappings/wecom/checkin_daily.toml",
+    "mappings/moodle/users.toml",
+    "mappings/moodle/course_completions.toml",
+    "mappings/moodle/grades.toml",
+    "mappings/xapi/statements.toml",
     "mappings/cornerstone/transcripts.toml",
     "mappings/file/training_export.toml",
 ];
