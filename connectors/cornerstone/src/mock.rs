@@ -37,6 +37,7 @@ use axum::response::Response;
 use axum::Router;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use hrhub_connector::mock_server::MockServer;
+use hrhub_connector::synthetic::mix;
 use hrhub_connector::synthetic::Company;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -276,14 +277,6 @@ const FIRST: [&str; 8] = ["Wei", "Fang", "Lei", "Min", "Jing", "Tao", "Yan", "Ju
 const LAST: [&str; 8] = [
     "Li", "Wang", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang",
 ];
-
-fn mix(seed: u64, a: u64, b: u64) -> u64 {
-    let mut z =
-        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 fn iso(ts: i64) -> String {
     DateTime::<Utc>::from_timestamp(ts, 0)

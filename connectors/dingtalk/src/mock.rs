@@ -45,6 +45,7 @@ use chrono::{
 use chrono_tz::Asia::Shanghai;
 use hrhub_connector::callback_crypto::{random_nonce, CallbackCrypto};
 use hrhub_connector::mock_server::MockServer;
+use hrhub_connector::synthetic::mix;
 use hrhub_connector::synthetic::{Company, Platform};
 use hrhub_connector::PushRequest;
 use serde_json::{json, Map, Value};
@@ -222,14 +223,6 @@ const MEMBER_DEPTS: [i64; 9] = [
 const QA_DEPT: i64 = 37_000_103;
 const GROUP_ID: i64 = 685_935_028;
 const ROW_ID_BASE: i64 = 100_068_000_000;
-
-fn mix(seed: u64, id: u64, salt: u64) -> u64 {
-    let mut z =
-        seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();

@@ -33,6 +33,7 @@ use axum::response::Response;
 use axum::Router;
 use chrono::Utc;
 use hrhub_connector::mock_server::MockServer;
+pub use hrhub_connector::synthetic::{exam_sitting, mix};
 use hrhub_connector::synthetic::{full_width_digits, Company};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -138,42 +139,6 @@ impl LoggedCall {
 /// (forwarded by the site's xAPI log store) as activities
 /// `https://lms.acme.example/mod/quiz/view.php?id={cmid}`.
 pub const EXAM_CMIDS: [i64; 3] = [301, 302, 303];
-
-/// splitmix64 over (seed, a, b).
-pub fn mix(seed: u64, a: u64, b: u64) -> u64 {
-    let mut z =
-        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// How person `person` of a company with `seed` sat exam `exam` (an index
-/// of [`EXAM_CMIDS`]): the percentage of each attempt in order (the last is
-/// the best), and how many days before `now` the last attempt ended
-/// (1..=`history_days`). `None`: never sat it. Both training mocks render
-/// these same sittings, so scores are comparable across platforms.
-pub fn exam_sitting(
-    seed: u64,
-    person: usize,
-    exam: usize,
-    history_days: i64,
-) -> Option<(Vec<u32>, i64)> {
-    let (p, e) = (person as u64, exam as u64);
-    if mix(seed, p, 100 + e) % 100 >= 85 {
-        return None;
-    }
-    let attempts = 1 + (mix(seed, p, 110 + e) % 3) as usize;
-    let best = 45 + (mix(seed, p, 120 + e) % 56) as u32;
-    let percents = (0..attempts)
-        .map(|k| {
-            let behind = (attempts - 1 - k) as u32;
-            best.saturating_sub(behind * (5 + (mix(seed, p, 130 + e) % 10) as u32))
-        })
-        .collect();
-    let days_ago = 1 + (mix(seed, p, 140 + e) % history_days.max(1) as u64) as i64;
-    Some((percents, days_ago))
-}
 
 // ---------------------------------------------------------------------------
 // Data

@@ -50,6 +50,7 @@ use chrono::{
 };
 use hrhub_connector::callback_crypto::CallbackCrypto;
 use hrhub_connector::mock_server::MockServer;
+use hrhub_connector::synthetic::mix;
 use hrhub_connector::synthetic::{Company, Platform};
 use hrhub_connector::PushRequest;
 use serde_json::{json, Value};
@@ -548,15 +549,6 @@ fn local_date(unix: i64) -> NaiveDate {
         .unwrap_or_default()
         .with_timezone(&tz())
         .date_naive()
-}
-
-/// splitmix64 over (seed, a, b).
-fn mix(seed: u64, a: u64, b: u64) -> u64 {
-    let mut z =
-        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[derive(Debug, Clone)]

@@ -39,6 +39,7 @@ use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use hrhub_connector::mock_server::MockServer;
 use hrhub_connector::synthetic::Company;
+pub use hrhub_connector::synthetic::{exam_sitting, mix};
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 use std::collections::HashMap;
@@ -134,40 +135,6 @@ const EXAM_NAMES: [(&str, &str); 3] = [
 /// Raw mark totals (the Moodle quizzes' `sumgrades`) and pass percentages.
 const EXAM_SUMGRADES: [f64; 3] = [20.0, 50.0, 40.0];
 const EXAM_PASS_PCT: [u32; 3] = [60, 80, 60];
-
-/// splitmix64 over (seed, a, b).
-pub fn mix(seed: u64, a: u64, b: u64) -> u64 {
-    let mut z =
-        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// How person `person` sat exam `exam`: attempt percentages in order (the
-/// last is the best) and days before now the last attempt ended; `None`:
-/// never sat it. Identical to the Moodle mock's.
-pub fn exam_sitting(
-    seed: u64,
-    person: usize,
-    exam: usize,
-    history_days: i64,
-) -> Option<(Vec<u32>, i64)> {
-    let (p, e) = (person as u64, exam as u64);
-    if mix(seed, p, 100 + e) % 100 >= 85 {
-        return None;
-    }
-    let attempts = 1 + (mix(seed, p, 110 + e) % 3) as usize;
-    let best = 45 + (mix(seed, p, 120 + e) % 56) as u32;
-    let percents = (0..attempts)
-        .map(|k| {
-            let behind = (attempts - 1 - k) as u32;
-            best.saturating_sub(behind * (5 + (mix(seed, p, 130 + e) % 10) as u32))
-        })
-        .collect();
-    let days_ago = 1 + (mix(seed, p, 140 + e) % history_days.max(1) as u64) as i64;
-    Some((percents, days_ago))
-}
 
 // ---------------------------------------------------------------------------
 // Data

@@ -21,6 +21,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use hrhub_connector::mock_server::MockServer;
+use hrhub_connector::synthetic::mix;
 use hrhub_connector::synthetic::{Company, Platform};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -311,16 +312,6 @@ const DAY: i64 = 86_400;
 const ADMIN_ID: u64 = 1;
 const AGENT_BASE: u64 = 1_000;
 const END_USER_BASE: u64 = 100_000;
-
-/// splitmix64 over (seed, id, salt): every derived field is a pure function
-/// of the ticket, so nothing but the compact struct is stored.
-fn mix(seed: u64, id: u64, salt: u64) -> u64 {
-    let mut z =
-        seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 fn iso(ts: i64) -> String {
     DateTime::<Utc>::from_timestamp(ts, 0)

@@ -244,7 +244,10 @@ const MOBILE_PREFIXES: [&str; 8] = ["138", "139", "135", "186", "150", "177", "1
 const HIRE_ANCHOR: (i32, u32, u32) = (2025, 1, 1);
 
 /// splitmix64 over (seed, a, b): every value is a pure function of its inputs.
-fn mix(seed: u64, a: u64, b: u64) -> u64 {
+/// A deterministic 64-bit mix of a seed and two numbers (splitmix64 style):
+/// the one source of pseudo-randomness for every mock, so the same seed
+/// gives the same data everywhere.
+pub fn mix(seed: u64, a: u64, b: u64) -> u64 {
     let mut z =
         seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -560,6 +563,33 @@ impl Company {
     pub fn is_empty(&self) -> bool {
         self.people.is_empty()
     }
+}
+
+/// How person `person` of a company with `seed` sat exam number `exam`
+/// (the training mocks share exam numbers): the percentage of each attempt in order (the last is
+/// the best), and how many days before `now` the last attempt ended
+/// (1..=`history_days`). `None`: never sat it. Both training mocks render
+/// these same sittings, so scores are comparable across platforms.
+pub fn exam_sitting(
+    seed: u64,
+    person: usize,
+    exam: usize,
+    history_days: i64,
+) -> Option<(Vec<u32>, i64)> {
+    let (p, e) = (person as u64, exam as u64);
+    if mix(seed, p, 100 + e) % 100 >= 85 {
+        return None;
+    }
+    let attempts = 1 + (mix(seed, p, 110 + e) % 3) as usize;
+    let best = 45 + (mix(seed, p, 120 + e) % 56) as u32;
+    let percents = (0..attempts)
+        .map(|k| {
+            let behind = (attempts - 1 - k) as u32;
+            best.saturating_sub(behind * (5 + (mix(seed, p, 130 + e) % 10) as u32))
+        })
+        .collect();
+    let days_ago = 1 + (mix(seed, p, 140 + e) % history_days.max(1) as u64) as i64;
+    Some((percents, days_ago))
 }
 
 #[cfg(test)]
