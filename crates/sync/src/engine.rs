@@ -196,15 +196,10 @@ impl SyncEngine {
         r: &Refetch,
     ) -> Result<SyncOutcome, SyncError> {
         let mapping = self.mapping_for(conn.source.kind(), &r.stream)?;
-        let run_id = self
-            .store
-            .start_run(&conn.id, &r.stream, RunTrigger::Webhook)
-            .await?;
-        let mut counts = RunCounts::default();
-        let result: Result<(), SyncError> = async {
+        self.recorded_run(conn, &r.stream, RunTrigger::Webhook, |run_id| async move {
             let records = conn.source.fetch(&r.stream, &r.ids).await?;
             let mut tx = self.store.begin().await?;
-            counts = apply_records(
+            let counts = apply_records(
                 &mut *tx,
                 conn,
                 &mapping,
@@ -214,10 +209,31 @@ impl SyncEngine {
             )
             .await?;
             tx.commit().await?;
-            Ok(())
-        }
-        .await;
-        let error = result.err().map(|e| e.to_string());
+            Ok(counts)
+        })
+        .await
+    }
+
+    /// Records a run of (connector, stream) around `work`: started before,
+    /// then finished with the counts `work` returns or failed with its error,
+    /// so no path leaves a run `running`. (The paged sync keeps its own loop:
+    /// it saves progress after every page.)
+    async fn recorded_run<F, Fut>(
+        &self,
+        conn: &ConnectorHandle,
+        stream: &str,
+        trigger: RunTrigger,
+        work: F,
+    ) -> Result<SyncOutcome, SyncError>
+    where
+        F: FnOnce(i64) -> Fut,
+        Fut: std::future::Future<Output = Result<RunCounts, SyncError>>,
+    {
+        let run_id = self.store.start_run(&conn.id, stream, trigger).await?;
+        let (counts, error) = match work(run_id).await {
+            Ok(counts) => (counts, None),
+            Err(e) => (RunCounts::default(), Some(e.to_string())),
+        };
         let status = if error.is_some() {
             RunStatus::Failed
         } else {
@@ -228,7 +244,7 @@ impl SyncEngine {
             .await?;
         Ok(SyncOutcome {
             connector: conn.id.clone(),
-            stream: r.stream.clone(),
+            stream: stream.to_string(),
             run_id,
             counts,
             result: error.map_or(Ok(()), Err),
@@ -258,51 +274,45 @@ impl SyncEngine {
         let mut outcomes = Vec::new();
         for stream in streams {
             let mapping = self.mapping_for(conn.source.kind(), stream)?;
-            let run_id = self
-                .store
-                .start_run(&conn.id, stream, RunTrigger::Replay)
+            let entries = &entries;
+            let mapping = &mapping;
+            let outcome = self
+                .recorded_run(conn, stream, RunTrigger::Replay, |run_id| async move {
+                    let mut counts = RunCounts::default();
+                    let mut tx = self.store.begin().await?;
+                    let mut batch = BatchState::default();
+                    let mut mapped_ok = Vec::new();
+                    for entry in entries.iter().filter(|e| e.stream == stream) {
+                        let record = RawRecord {
+                            stream: entry.stream.clone(),
+                            external_id: entry.external_id.clone(),
+                            payload: entry.payload.clone(),
+                            op: RecordOp::Upsert,
+                            observed_at: entry.quarantined_at,
+                        };
+                        counts.fetched += 1;
+                        let raw_record_id = entry.raw_record_id.unwrap_or_default();
+                        if map_landed(
+                            &mut *tx,
+                            conn,
+                            mapping,
+                            &record,
+                            raw_record_id,
+                            Some(run_id),
+                            &mut counts,
+                            &mut batch,
+                        )
+                        .await?
+                        {
+                            mapped_ok.push(entry.external_id.as_str());
+                        }
+                    }
+                    tx.resolve_quarantine(&conn.id, stream, &mapped_ok).await?;
+                    tx.commit().await?;
+                    Ok(counts)
+                })
                 .await?;
-            let mut counts = RunCounts::default();
-            let mut tx = self.store.begin().await?;
-            let mut batch = BatchState::default();
-            let mut mapped_ok = Vec::new();
-            for entry in entries.iter().filter(|e| e.stream == stream) {
-                let record = RawRecord {
-                    stream: entry.stream.clone(),
-                    external_id: entry.external_id.clone(),
-                    payload: entry.payload.clone(),
-                    op: RecordOp::Upsert,
-                    observed_at: entry.quarantined_at,
-                };
-                counts.fetched += 1;
-                let raw_record_id = entry.raw_record_id.unwrap_or_default();
-                if map_landed(
-                    &mut *tx,
-                    conn,
-                    &mapping,
-                    &record,
-                    raw_record_id,
-                    Some(run_id),
-                    &mut counts,
-                    &mut batch,
-                )
-                .await?
-                {
-                    mapped_ok.push(entry.external_id.as_str());
-                }
-            }
-            tx.resolve_quarantine(&conn.id, stream, &mapped_ok).await?;
-            tx.commit().await?;
-            self.store
-                .finish_run(run_id, RunStatus::Succeeded, &counts, None)
-                .await?;
-            outcomes.push(SyncOutcome {
-                connector: conn.id.clone(),
-                stream: stream.to_string(),
-                run_id,
-                counts,
-                result: Ok(()),
-            });
+            outcomes.push(outcome);
         }
         Ok(outcomes)
     }
@@ -323,51 +333,30 @@ impl SyncEngine {
         if !self.take_lease(&lease).await? {
             return Err(SyncError::Busy(lease));
         }
-        let run_id = self
-            .store
-            .start_run(&conn.id, stream, RunTrigger::Manual)
-            .await?;
-        let result: Result<RunCounts, SyncError> = async {
-            let mut tx = self.store.begin().await?;
-            let mut counts = apply_records(
-                &mut *tx,
-                conn,
-                &mapping,
-                records,
-                Some(run_id),
-                &mut BatchState::default(),
-            )
-            .await?;
-            for (record, reason) in rejected {
-                tx.quarantine(&conn.id, record, None, reason, None, Some(run_id))
-                    .await?;
-                counts.fetched += 1;
-                counts.quarantined += 1;
-            }
-            tx.commit().await?;
-            Ok(counts)
-        }
-        .await;
+        let outcome = self
+            .recorded_run(conn, stream, RunTrigger::Manual, |run_id| async move {
+                let mut tx = self.store.begin().await?;
+                let mut counts = apply_records(
+                    &mut *tx,
+                    conn,
+                    &mapping,
+                    records,
+                    Some(run_id),
+                    &mut BatchState::default(),
+                )
+                .await?;
+                for (record, reason) in rejected {
+                    tx.quarantine(&conn.id, record, None, reason, None, Some(run_id))
+                        .await?;
+                    counts.fetched += 1;
+                    counts.quarantined += 1;
+                }
+                tx.commit().await?;
+                Ok(counts)
+            })
+            .await;
         let _ = self.store.release_lease(&lease, &self.holder).await;
-        let (counts, error) = match result {
-            Ok(counts) => (counts, None),
-            Err(e) => (RunCounts::default(), Some(e.to_string())),
-        };
-        let status = if error.is_some() {
-            RunStatus::Failed
-        } else {
-            RunStatus::Succeeded
-        };
-        self.store
-            .finish_run(run_id, status, &counts, error.as_deref())
-            .await?;
-        Ok(SyncOutcome {
-            connector: conn.id.clone(),
-            stream: stream.to_string(),
-            run_id,
-            counts,
-            result: error.map_or(Ok(()), Err),
-        })
+        outcome
     }
 
     /// Runs one stream until it is caught up or fails.
