@@ -20,6 +20,8 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub reports: ReportsConfig,
+    #[serde(default)]
+    pub sync: SyncConfig,
     #[serde(default, rename = "connector")]
     pub connectors: Vec<ConnectorEntry>,
     /// Where the file was read from; relative paths resolve against its folder.
@@ -39,6 +41,30 @@ pub struct StoreConfig {
 pub struct MappingsConfig {
     /// A folder of mapping files that override the shipped ones per (kind, stream).
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Seconds a stream's lease lasts without renewal (renewed after every
+    /// page). When a hub process on another host dies mid-sync, its streams
+    /// wait at most this long before another process takes them over (a dead
+    /// process on the same host is taken over at once). Must exceed the
+    /// longest time one page takes to fetch and write.
+    #[serde(default = "default_lease_ttl")]
+    pub lease_ttl_secs: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            lease_ttl_secs: default_lease_ttl(),
+        }
+    }
+}
+
+fn default_lease_ttl() -> u64 {
+    300
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -132,6 +158,12 @@ impl Config {
     }
 
     fn validate(&self, file: &str) -> Result<()> {
+        if self.sync.lease_ttl_secs < 5 {
+            bail!(
+                "{file}: [sync] key `lease_ttl_secs`: {} is too short; use at least 5 (default 300)",
+                self.sync.lease_ttl_secs
+            );
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, c) in self.connectors.iter().enumerate() {
             let at = format!("{file}: connector[{i}] (id `{}`)", c.id);
@@ -147,7 +179,8 @@ impl Config {
                 bail!("{at}: key `id` repeats an earlier connector's id; ids must be unique");
             }
             if let Some(schedule) = &c.schedule {
-                check_cron(schedule).map_err(|e| anyhow!("{at}: key `schedule`: {e}"))?;
+                hrhub_sync::to_six_fields(schedule)
+                    .map_err(|e| anyhow!("{at}: key `schedule`: {e}"))?;
             }
         }
         if let Some(url) = &self.store.url {
@@ -197,24 +230,6 @@ pub fn connector_settings<T: serde::de::DeserializeOwned>(entry: &ConnectorEntry
             e.inner()
         )
     })
-}
-
-/// A light check of 5-field cron syntax; `serve` converts to the scheduler's format.
-fn check_cron(expr: &str) -> std::result::Result<(), String> {
-    let fields: Vec<&str> = expr.split_whitespace().collect();
-    if fields.len() != 5 {
-        return Err(format!(
-            "`{expr}` has {} fields; write 5-field cron: minute hour day-of-month month day-of-week (e.g. \"*/15 * * * *\")",
-            fields.len()
-        ));
-    }
-    if let Some(bad) = fields.iter().find(|f| {
-        !f.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "*/,-?".contains(c))
-    }) {
-        return Err(format!("`{bad}` is not a cron field"));
-    }
-    Ok(())
 }
 
 /// Replaces `${VAR}` and `${VAR:-default}` with environment values, escaped

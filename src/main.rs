@@ -16,6 +16,7 @@ use hrhub_sync::{ProgressFn, SyncEngine, SyncOptions};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -124,6 +125,16 @@ enum MappingCommand {
     Test { file: PathBuf, sample: PathBuf },
 }
 
+/// Ctrl-C or SIGTERM (what service managers and `docker stop` send).
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("cannot listen for SIGTERM");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
@@ -170,10 +181,11 @@ async fn run(cli: Cli) -> Result<i32> {
                 .map_err(anyhow::Error::msg)?;
             let scheduler = Arc::new(tokio::sync::Mutex::new(scheduler));
             let mut state = hrhub_server::AppState::new(engine, hub.connectors);
+            state.disabled = Arc::new(hub.disabled);
             state.probation = config.reports.probation;
             state.scheduler = Some(scheduler.clone());
             let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
+                shutdown_signal().await;
                 eprintln!("shutting down: finishing requests in flight");
             };
             hrhub_server::serve(&config.server.listen, state, shutdown)
@@ -276,6 +288,8 @@ pub struct Hub {
     pub connectors: Vec<hrhub_sync::ConnectorHandle>,
     /// (connector, 5-field cron) for `serve`.
     pub schedules: Vec<(hrhub_sync::ConnectorHandle, String)>,
+    /// Connectors with `enabled = false`: never synced, shown as `disabled`.
+    pub disabled: Vec<hrhub_sync::ConnectorHandle>,
 }
 
 impl Hub {
@@ -295,6 +309,16 @@ impl Hub {
         )?;
         let mut connectors = Vec::new();
         let mut schedules = Vec::new();
+        let mut disabled = Vec::new();
+        for entry in config.connectors.iter().filter(|c| !c.enabled) {
+            // shown in status only; a disabled connector may be half-configured
+            match connectors::build(entry) {
+                Ok(handle) => disabled.push(handle),
+                Err(e) => {
+                    tracing::warn!(connector = %entry.id, error = %e, "disabled connector not shown in status: its settings do not load")
+                }
+            }
+        }
         for entry in config.connectors.iter().filter(|c| c.enabled) {
             let handle = connectors::build(entry)?;
             if let (Some(cron), false) = (&entry.schedule, entry.kind == "file") {
@@ -316,9 +340,11 @@ impl Hub {
             .await
             .with_context(|| format!("cannot open the store at {}", redact(&url)))?;
         Ok(Hub {
-            engine: SyncEngine::new(store, Arc::new(mappings)),
+            engine: SyncEngine::new(store, Arc::new(mappings))
+                .with_lease_ttl(Duration::from_secs(config.sync.lease_ttl_secs)),
             connectors,
             schedules,
+            disabled,
         })
     }
 

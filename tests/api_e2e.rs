@@ -57,6 +57,13 @@ async fn the_api_enforces_roles_pages_filters_and_follows_changes() {
     let config = write_config(dir.path(), &mock, "schedule = \"0 3 * * *\"");
     listen_on(&config, port);
     assert!(hrhub(&config, &["sync"]).await.status.success());
+    // a second connector, switched off: shown as disabled, never synced
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[[connector]]\nid = \"zd-old\"\nkind = \"zendesk\"\nenabled = false\nschedule = \"* * * * *\"\nbase_url = \"{}\"\n[connector.auth]\ntype = \"api_token\"\nemail = \"a@b.example\"\ntoken = \"t\"\n",
+        mock.base_url()
+    ));
+    std::fs::write(&config, text).unwrap();
     let reader = token(&config, "reader", "hr-system").await;
     let admin = token(&config, "admin", "ops").await;
     let revoked = token(&config, "reader", "old").await;
@@ -273,14 +280,51 @@ async fn the_api_enforces_roles_pages_filters_and_follows_changes() {
         .await
         .unwrap();
     let streams = status["streams"].as_array().unwrap();
-    assert_eq!(streams.len(), 4);
-    for s in streams {
+    assert_eq!(streams.len(), 8);
+    for s in streams.iter().filter(|s| s["connector"] == "zd") {
         let next = s["next_scheduled"].as_str().expect("next scheduled run");
         assert!(next.contains("T03:00:00"), "{next}");
+    }
+    for s in streams.iter().filter(|s| s["connector"] == "zd-old") {
+        assert_eq!(s["status"], "disabled", "{s}");
+        assert!(
+            s["last_run"].is_null() && s["next_scheduled"].is_null(),
+            "{s}"
+        );
     }
     let tickets = streams.iter().find(|s| s["stream"] == "tickets").unwrap();
     assert!(tickets["newest_source_at"].is_string());
     assert!(tickets["lag_seconds"].as_i64().unwrap() >= 0);
+
+    // metrics: run totals from the store, latencies by route template
+    let metrics = get("/metrics", None).await.unwrap().text().await.unwrap();
+    let line = |prefix: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in\n{metrics}"))
+            .to_string()
+    };
+    let value = |l: String| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap();
+    assert_eq!(
+        value(line(
+            "hrhub_sync_runs_total{connector=\"zd\",stream=\"tickets\",status=\"succeeded\"}"
+        )),
+        2.0
+    );
+    assert_eq!(
+        value(line(
+            "hrhub_sync_records_total{connector=\"zd\",stream=\"tickets\",outcome=\"fetched\"}"
+        )),
+        240.0
+    );
+    line("hrhub_stream_last_run_duration_seconds{connector=\"zd\",stream=\"tickets\"}");
+    assert!(
+        value(line("hrhub_http_request_duration_seconds_count{method=\"GET\",route=\"/api/v1/employees/{id}\",status=\"200\"}")) >= 1.0,
+        "one series per route template, not per concrete path"
+    );
+    assert!(!metrics.contains("route=\"/api/v1/employees/1\""));
+    line("hrhub_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/tickets\",status=\"400\",le=\"+Inf\"}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -257,6 +257,13 @@ async fn sync_status(State(state): State<AppState>) -> Result<Json<Value>, Probl
         }
         streams.extend(statuses);
     }
+    for conn in state.disabled.iter() {
+        streams.extend(
+            hrhub_sync::disabled_connector_status(&**store, &conn.id, &conn.source.streams())
+                .await
+                .map_err(store_error)?,
+        );
+    }
     Ok(Json(json!({ "streams": streams })))
 }
 

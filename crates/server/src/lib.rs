@@ -31,6 +31,8 @@ pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
 pub struct AppState {
     pub engine: Arc<SyncEngine>,
     pub connectors: Arc<HashMap<String, ConnectorHandle>>,
+    /// Connectors with `enabled = false`: shown in status, never synced.
+    pub disabled: Arc<Vec<ConnectorHandle>>,
     /// Per-token request budget of the API.
     pub rate_limits: Arc<auth::RateLimits>,
     /// Thresholds of the probation report.
@@ -39,6 +41,8 @@ pub struct AppState {
     pub scheduler: Option<Arc<tokio::sync::Mutex<hrhub_sync::Scheduler>>>,
     /// Webhook outcomes for `/metrics`.
     pub webhooks: Arc<metrics::WebhookCounters>,
+    /// HTTP latencies by route for `/metrics`.
+    pub http: Arc<metrics::HttpMetrics>,
 }
 
 impl AppState {
@@ -46,10 +50,12 @@ impl AppState {
         AppState {
             engine,
             connectors: Arc::new(connectors.into_iter().map(|c| (c.id.clone(), c)).collect()),
+            disabled: Arc::default(),
             rate_limits: Arc::new(auth::RateLimits::new(50, 100)),
             probation: api::ProbationThresholds::default(),
             scheduler: None,
             webhooks: Arc::default(),
+            http: Arc::default(),
         }
     }
 }
@@ -92,6 +98,7 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .fallback(|| async {
             Problem::new(404, "Not found", "no such route; see /api/v1/openapi.json")
         })
+        .layer(from_fn_with_state(state.clone(), metrics::track_http))
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
         .layer(axum::Extension(Arc::new(doc.clone())))
         .with_state(state);

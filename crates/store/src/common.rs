@@ -7,7 +7,7 @@
 // serves both; only what genuinely differs lives in the backend files.
 
 use crate::sql;
-use crate::{ApiToken, EntityQuery, Landing, Unmatched, MatchKey, QuarantineEntry, StoreError, StoreTx, StreamHoldings, Upserted, WriteContext};
+use crate::{ApiToken, EntityQuery, Landing, Unmatched, MatchKey, QuarantineEntry, RunTotals, StoreError, StoreTx, StreamHoldings, Upserted, WriteContext};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use hrhub_model::{
@@ -1045,6 +1045,35 @@ impl crate::Store for ThisStore {
                     chosen_employee_id: row.try_get("chosen_employee_id")?,
                     other_employee_id: row.try_get("other_employee_id")?,
                     detected_at: row.try_get("detected_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn conflict_count(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM identity_conflicts").fetch_one(&self.pool).await?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn run_totals(&self) -> Result<Vec<RunTotals>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT connector, stream, status, COUNT(*), CAST(SUM(fetched) AS BIGINT), \
+                    CAST(SUM(upserted) AS BIGINT), CAST(SUM(quarantined) AS BIGINT) \
+             FROM sync_runs GROUP BY connector, stream, status ORDER BY connector, stream, status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get(2)?;
+                Ok(RunTotals {
+                    connector: row.try_get(0)?,
+                    stream: row.try_get(1)?,
+                    status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
+                    runs: row.try_get(3)?,
+                    fetched: row.try_get(4)?,
+                    upserted: row.try_get(5)?,
+                    quarantined: row.try_get(6)?,
                 })
             })
             .collect()

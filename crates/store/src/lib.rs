@@ -93,6 +93,19 @@ pub struct StreamHoldings {
     pub quarantined: i64,
 }
 
+/// Every run of one (connector, stream) with one final status, summed:
+/// monotonic totals for `/metrics` (runs are never pruned).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunTotals {
+    pub connector: String,
+    pub stream: String,
+    pub status: RunStatus,
+    pub runs: i64,
+    pub fetched: i64,
+    pub upserted: i64,
+    pub quarantined: i64,
+}
+
 /// Which rows of an entity to read, oldest id first. Paging by id never
 /// skips or repeats a row under concurrent writes: ids never change and new
 /// rows get higher ones.
@@ -391,6 +404,10 @@ pub trait Store: Send + Sync {
     async fn unmatched(&self, limit: i64) -> Result<Vec<Unmatched>, StoreError>;
     /// Reported identity conflicts, newest first.
     async fn conflicts(&self, limit: i64) -> Result<Vec<IdentityConflict>, StoreError>;
+    /// How many identity conflicts have been reported.
+    async fn conflict_count(&self) -> Result<i64, StoreError>;
+    /// Runs and their record counts summed per (connector, stream, status).
+    async fn run_totals(&self) -> Result<Vec<RunTotals>, StoreError>;
     /// Live rows of an entity table, and how many of them have no employee.
     async fn entity_counts(&self, entity: EntityKind) -> Result<(i64, i64), StoreError>;
 }

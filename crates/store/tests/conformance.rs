@@ -472,6 +472,7 @@ async fn conflicts_are_recorded_once_and_listed() {
         tx.commit().await.unwrap();
         let listed = store.conflicts(10).await.unwrap();
         assert_eq!(listed.len(), 2);
+        assert_eq!(store.conflict_count().await.unwrap(), 2);
         assert_eq!(listed[1].external_id.as_deref(), Some("u1"));
         assert_eq!(
             (listed[0].other_employee_id, listed[1].other_employee_id),
@@ -919,6 +920,40 @@ async fn runs_are_recorded() {
             .await
             .unwrap()
             .is_empty());
+
+        // totals per (connector, stream, status) add up every run
+        for _ in 0..2 {
+            let id = store
+                .start_run("zd", "tickets", RunTrigger::Schedule)
+                .await
+                .unwrap();
+            store
+                .finish_run(id, RunStatus::Succeeded, &counts, None)
+                .await
+                .unwrap();
+        }
+        store
+            .start_run("zd", "users", RunTrigger::Manual)
+            .await
+            .unwrap();
+        let totals = store.run_totals().await.unwrap();
+        let find = |stream: &str, status: RunStatus| {
+            totals
+                .iter()
+                .find(|t| t.stream == stream && t.status == status)
+                .cloned()
+                .unwrap_or_else(|| panic!("no totals for {stream} {status:?}: {totals:?}"))
+        };
+        let ok = find("tickets", RunStatus::Succeeded);
+        assert_eq!(
+            (ok.runs, ok.fetched, ok.upserted, ok.quarantined),
+            (2, 20, 10, 2)
+        );
+        let failed = find("tickets", RunStatus::Failed);
+        assert_eq!((failed.runs, failed.fetched), (1, 10));
+        let running = find("users", RunStatus::Running);
+        assert_eq!((running.runs, running.fetched), (1, 0));
+        assert_eq!(totals.len(), 3);
     })
     .await;
 }

@@ -37,6 +37,8 @@ impl ConnectorHandle {
 pub enum SyncError {
     #[error("another hub process is syncing {0} right now (lease held); it will be synced by that process, or retry once it finishes")]
     Busy(String),
+    #[error("the lease on {0} expired during the run and another hub process took the stream over; pages committed so far are kept and that process resumes after them (raise [sync] lease_ttl_secs if pages take longer than the lease)")]
+    LeaseLost(String),
     #[error("connector `{connector}` has no stream `{stream}`; its streams are: {known}")]
     UnknownStream {
         connector: String,
@@ -109,6 +111,14 @@ impl SyncEngine {
             ),
             lease_ttl: Duration::from_secs(300),
         }
+    }
+
+    /// How long a stream's lease lasts without renewal (renewed after every
+    /// page). A process on another host that dies holding a lease blocks
+    /// the stream for at most this long.
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -513,14 +523,16 @@ impl SyncEngine {
             tx.commit().await?;
             counts.add(&page_counts);
             self.store.update_run(run_id, counts).await?;
-            // keep the lease while a long backfill runs
-            self.store
-                .acquire_lease(
-                    &format!("{}/{stream}", conn.id),
-                    &self.holder,
-                    self.lease_ttl,
-                )
-                .await?;
+            // keep the lease while a long backfill runs; if it expired and
+            // another process took the stream, stop rather than race it
+            let lease = format!("{}/{stream}", conn.id);
+            if !self
+                .store
+                .acquire_lease(&lease, &self.holder, self.lease_ttl)
+                .await?
+            {
+                return Err(SyncError::LeaseLost(lease));
+            }
             if let Some(progress) = &options.progress {
                 progress(stream, counts);
             }

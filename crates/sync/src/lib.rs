@@ -17,4 +17,4 @@ pub use engine::{
 };
 pub use identity::{resolve, Resolution, Resolved};
 pub use schedule::{to_six_fields, Scheduler};
-pub use status::{connector_status, StreamStatus};
+pub use status::{connector_status, disabled_connector_status, StreamStatus};

@@ -2,8 +2,9 @@
 //!
 //! Users write classic 5-field cron (`min hour dom month dow`, in UTC);
 //! the scheduler wants 6 fields with seconds, so a `0` seconds field is
-//! prepended. Note the scheduler ANDs day-of-month with day-of-week where
-//! classic cron ORs them: restrict only one of the two.
+//! prepended. Six fields (seconds first) are taken as they are, for
+//! sub-minute schedules. Note the scheduler ANDs day-of-month with
+//! day-of-week where classic cron ORs them: restrict only one of the two.
 
 use crate::{ConnectorHandle, SyncEngine, SyncOptions};
 use chrono::{DateTime, Utc};
@@ -14,16 +15,23 @@ use std::sync::Arc;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use uuid::Uuid;
 
-/// Converts a 5-field cron expression to the scheduler's 6-field form.
+/// Converts a 5-field cron expression to the scheduler's 6-field form
+/// (6 fields pass through), after a light syntax check.
 pub fn to_six_fields(cron: &str) -> Result<String, String> {
     let fields: Vec<&str> = cron.split_whitespace().collect();
-    if fields.len() != 5 {
-        return Err(format!(
-            "`{cron}` has {} fields; write 5-field cron: minute hour day-of-month month day-of-week",
-            fields.len()
-        ));
+    if let Some(bad) = fields.iter().find(|f| {
+        !f.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "*/,-?".contains(c))
+    }) {
+        return Err(format!("`{bad}` is not a cron field"));
     }
-    Ok(format!("0 {}", fields.join(" ")))
+    match fields.len() {
+        5 => Ok(format!("0 {}", fields.join(" "))),
+        6 => Ok(fields.join(" ")),
+        n => Err(format!(
+            "`{cron}` has {n} fields; write 5-field cron: minute hour day-of-month month day-of-week (e.g. \"*/15 * * * *\"), or 6 with seconds first"
+        )),
+    }
 }
 
 /// Runs each scheduled connector's streams on its cron schedule. A tick
@@ -107,9 +115,12 @@ mod tests {
     fn five_fields_gain_a_seconds_field() {
         assert_eq!(to_six_fields("*/15 * * * *").unwrap(), "0 */15 * * * *");
         assert!(to_six_fields("* * *").unwrap_err().contains("3 fields"));
-        assert!(
-            to_six_fields("0 0 * * * *").is_err(),
-            "6-field input is refused, not misread"
+        assert_eq!(
+            to_six_fields("*/5 * * * * *").unwrap(),
+            "*/5 * * * * *",
+            "6 fields (seconds first) pass through"
         );
+        assert!(to_six_fields("* * * * * * *").is_err());
+        assert!(to_six_fields("*/5 * * * $(x)").is_err());
     }
 }

@@ -11,7 +11,8 @@ pub struct StreamStatus {
     pub connector: String,
     pub stream: String,
     /// `never` (no run yet), `syncing`, `done`, `partial` (the last run
-    /// failed after committing some pages) or `failed`.
+    /// failed after committing some pages), `failed`, or `disabled` (the
+    /// connector has `enabled = false`; what it synced before is still held).
     pub status: &'static str,
     /// The newest run, with its counts and error.
     pub last_run: Option<SyncRun>,
@@ -28,6 +29,19 @@ pub struct StreamStatus {
     pub lag_seconds: Option<i64>,
     /// When the connector's schedule runs it next (`serve` only).
     pub next_scheduled: Option<DateTime<Utc>>,
+}
+
+/// As [`connector_status`], for a connector with `enabled = false`.
+pub async fn disabled_connector_status(
+    store: &dyn Store,
+    connector: &str,
+    streams: &[String],
+) -> Result<Vec<StreamStatus>, StoreError> {
+    let mut out = connector_status(store, connector, streams).await?;
+    for s in &mut out {
+        s.status = "disabled";
+    }
+    Ok(out)
 }
 
 /// Status of every stream of one connector, in the connector's order.
