@@ -149,6 +149,12 @@ pub struct Served {
     pub url: String,
 }
 
+impl Served {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
