@@ -7,7 +7,7 @@
 // serves both; only what genuinely differs lives in the backend files.
 
 use crate::sql;
-use crate::{ApiToken, EntityQuery, Landing, Unmatched, MatchKey, QuarantineEntry, RunTotals, StoreError, StoreTx, StreamHoldings, Upserted, WriteContext};
+use crate::{ApiToken, EntityQuery, Landing, Unmatched, MatchKey, QuarantineEntry, RunTotals, EntityWrite, StoreError, StoreTx, StreamHoldings, Upserted, WriteContext};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use hrhub_model::{
@@ -84,6 +84,34 @@ fn bind_provenance<'q>(query: DbQuery<'q>, mapped: &MappedEntity, ctx: &WriteCon
         .bind(ctx.mapping_version.clone())
         .bind(now)
 }
+
+/// Binds one row of [`sql::entity_upsert_rows`].
+fn bind_entity_row<'q>(
+    query: DbQuery<'q>,
+    mapped: &MappedEntity,
+    employee_id: Option<i64>,
+    ctx: &WriteContext,
+    now: DateTime<Utc>,
+) -> Result<DbQuery<'q>, StoreError> {
+    let entity = mapped.entity;
+    let keys = &mapped.identity;
+    let mut q = query
+        .bind(ctx.connector.clone())
+        .bind(mapped.key.clone())
+        .bind(employee_id)
+        .bind(keys.external_id.clone())
+        .bind(keys.employee_no.clone())
+        .bind(keys.email.clone())
+        .bind(keys.mobile.clone());
+    for (name, value) in &mapped.fields {
+        q = bind_value(q, entity, spec_of(entity, name)?, value)?;
+    }
+    Ok(bind_provenance(q, mapped, ctx, now))
+}
+
+/// Rows per entity upsert statement: about 30 parameters a row keeps a
+/// statement well under both databases' parameter limits.
+const UPSERT_CHUNK: usize = 250;
 
 /// Records per landing statement (well under both databases' parameter limits).
 const LAND_CHUNK: usize = 200;
@@ -338,19 +366,7 @@ impl StoreTx for Tx {
         let entity = mapped.entity;
         let names: Vec<&str> = mapped.fields.iter().map(|(n, _)| *n).collect();
         let sql = sql::entity_upsert(entity, &names);
-        let keys = &mapped.identity;
-        let mut q = sqlx::query(&sql)
-            .bind(ctx.connector.clone())
-            .bind(mapped.key.clone())
-            .bind(employee_id)
-            .bind(keys.external_id.clone())
-            .bind(keys.employee_no.clone())
-            .bind(keys.email.clone())
-            .bind(keys.mobile.clone());
-        for (name, value) in &mapped.fields {
-            q = bind_value(q, entity, spec_of(entity, name)?, value)?;
-        }
-        q = bind_provenance(q, mapped, ctx, self.now);
+        let q = bind_entity_row(sqlx::query(&sql), mapped, employee_id, ctx, self.now)?;
         match q.fetch_optional(&mut *self.tx).await? {
             Some(row) => {
                 let id: i64 = row.try_get(0)?;
@@ -369,6 +385,43 @@ impl StoreTx for Tx {
                 Ok(Upserted { id, changed: false })
             }
         }
+    }
+
+    async fn upsert_entities(&mut self, writes: &[EntityWrite]) -> Result<u64, StoreError> {
+        let mut changed = 0;
+        let mut start = 0;
+        while start < writes.len() {
+            // a run of rows one statement can take: same entity and fields, distinct keys
+            let first = &writes[start].mapped;
+            let names: Vec<&str> = first.fields.iter().map(|(n, _)| *n).collect();
+            let mut keys = HashSet::new();
+            let mut end = start;
+            while end < writes.len() && end - start < UPSERT_CHUNK {
+                let m = &writes[end].mapped;
+                let same_shape = m.entity == first.entity
+                    && m.fields.len() == names.len()
+                    && m.fields.iter().zip(&names).all(|((n, _), name)| n == name);
+                if !same_shape || !keys.insert(m.key.as_str()) {
+                    break;
+                }
+                end += 1;
+            }
+            let chunk = &writes[start..end];
+            let sql = sql::entity_upsert_rows(first.entity, &names, chunk.len());
+            let mut q = sqlx::query(&sql);
+            for w in chunk {
+                q = bind_entity_row(q, &w.mapped, w.employee_id, &w.ctx, self.now)?;
+            }
+            for row in q.fetch_all(&mut *self.tx).await? {
+                let id: i64 = row.try_get(0)?;
+                let employee: Option<i64> = row.try_get(1)?;
+                let run: Option<i64> = row.try_get(2)?;
+                self.log(first.entity, id, ChangeOp::Upsert, employee, run);
+                changed += 1;
+            }
+            start = end;
+        }
+        Ok(changed)
     }
 
     async fn delete_entity(&mut self, entity: EntityKind, connector: &str, key: &str, ctx: &WriteContext) -> Result<bool, StoreError> {

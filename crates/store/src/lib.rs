@@ -59,6 +59,15 @@ pub struct WriteContext {
 
 pub use hrhub_model::MatchKey;
 
+/// One non-employee entity write of a batch: what to write, for whom, and
+/// where it came from.
+#[derive(Debug, Clone)]
+pub struct EntityWrite {
+    pub mapped: MappedEntity,
+    pub employee_id: Option<i64>,
+    pub ctx: WriteContext,
+}
+
 /// Result of an entity upsert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Upserted {
@@ -237,6 +246,12 @@ pub trait StoreTx: Send {
         employee_id: Option<i64>,
         ctx: &WriteContext,
     ) -> Result<Upserted, StoreError>;
+
+    /// [`StoreTx::upsert_entity`] for many rows at once, in multi-row
+    /// statements (a page of tickets is a few statements, not one per
+    /// ticket). Same rules per row; a key written twice in `writes` is
+    /// written in order. Returns how many rows changed.
+    async fn upsert_entities(&mut self, writes: &[EntityWrite]) -> Result<u64, StoreError>;
 
     /// Marks an entity deleted upstream (soft delete) and logs the change.
     async fn delete_entity(

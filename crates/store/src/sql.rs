@@ -18,6 +18,14 @@ pub(crate) const SUBJECT_COLUMNS: [&str; 4] = [
 /// raw_record_id, sync_run_id, mapping_version, updated_at.
 /// Returns the row id only when something changed.
 pub(crate) fn entity_upsert(entity: EntityKind, fields: &[&str]) -> String {
+    entity_upsert_rows(entity, fields, 1)
+}
+
+/// As [`entity_upsert`] for `rows` rows: the parameters of row `r` follow
+/// those of row `r - 1`. The keys of the rows must be distinct (one
+/// statement cannot update a row twice). Returns (id, employee_id,
+/// sync_run_id) of each row that changed.
+pub(crate) fn entity_upsert_rows(entity: EntityKind, fields: &[&str], rows: usize) -> String {
     let table = entity.table();
     let mut cols: Vec<&str> = vec!["connector", "source_key", "employee_id"];
     cols.extend(SUBJECT_COLUMNS);
@@ -29,7 +37,14 @@ pub(crate) fn entity_upsert(entity: EntityKind, fields: &[&str]) -> String {
         "mapping_version",
         "updated_at",
     ]);
-    let placeholders: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=cols.len())
+                .map(|i| format!("${}", r * cols.len() + i))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
     let mut sets = vec![
         "employee_id = COALESCE(excluded.employee_id, cur.employee_id)".to_string(),
         "source_updated_at = COALESCE(excluded.source_updated_at, cur.source_updated_at)"
@@ -52,14 +67,14 @@ pub(crate) fn entity_upsert(entity: EntityKind, fields: &[&str]) -> String {
         differs.push(format!("cur.{f} IS DISTINCT FROM excluded.{f}"));
     }
     format!(
-        "INSERT INTO {table} AS cur ({cols}) VALUES ({vals}) \
+        "INSERT INTO {table} AS cur ({cols}) VALUES {vals} \
          ON CONFLICT (connector, source_key) DO UPDATE SET {sets} \
          WHERE (cur.source_updated_at IS NULL OR excluded.source_updated_at IS NULL \
                 OR excluded.source_updated_at >= cur.source_updated_at) \
            AND ({differs}) \
-         RETURNING id, employee_id",
+         RETURNING id, employee_id, sync_run_id",
         cols = cols.join(", "),
-        vals = placeholders.join(", "),
+        vals = values.join(", "),
         sets = sets.join(", "),
         differs = differs.join(" OR "),
     )

@@ -230,6 +230,61 @@ async fn entity_upserts_are_idempotent_and_partial() {
 }
 
 #[tokio::test]
+async fn batched_entity_upserts_follow_the_single_row_rules() {
+    on_both("upsert_batch", |store| async move {
+        let t = |h| Utc.with_ymd_and_hms(2024, 5, 1, h, 0, 0).unwrap();
+        let write = |mapped: MappedEntity| hrhub_store::EntityWrite {
+            mapped,
+            employee_id: None,
+            ctx: ctx(),
+        };
+        // 600 rows (more than one statement), a repeated key with a newer
+        // then a stale version, and a second shape (metrics) in between
+        let mut writes: Vec<_> = (0..600)
+            .map(|i| write(ticket(&i.to_string(), "open", None)))
+            .collect();
+        writes.push(write(MappedEntity {
+            source_updated_at: Some(t(12)),
+            ..ticket("7", "solved", None)
+        }));
+        writes.push(write(MappedEntity {
+            fields: vec![("reopens", FieldValue::Integer(3))],
+            ..ticket("7", "open", None)
+        }));
+        writes.push(write(MappedEntity {
+            source_updated_at: Some(t(11)),
+            ..ticket("7", "pending", None)
+        }));
+        let mut tx = store.begin().await.unwrap();
+        let changed = tx.upsert_entities(&writes).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(changed, 602, "the stale version changes nothing");
+        let rows = store
+            .entity_rows(EntityKind::TicketActivity, 0, 1_000)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 600);
+        let seven = rows.iter().find(|r| r["ticket_id"] == "7").unwrap();
+        assert_eq!(seven["status"], "solved");
+        assert_eq!(seven["reopens"], 3);
+        assert_eq!(assert_gap_free(&*store).await, 602);
+
+        // the same rows again change nothing and log nothing (ticket 7's
+        // unversioned "open" would apply: no version means no staleness check)
+        let again: Vec<_> = writes[..600]
+            .iter()
+            .filter(|w| w.mapped.key != "7")
+            .cloned()
+            .collect();
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.upsert_entities(&again).await.unwrap(), 0);
+        tx.commit().await.unwrap();
+        assert_eq!(assert_gap_free(&*store).await, 602);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn older_source_versions_do_not_overwrite_newer() {
     on_both("stale", |store| async move {
         let t = |h| Utc.with_ymd_and_hms(2024, 5, 1, h, 0, 0).unwrap();

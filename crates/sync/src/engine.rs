@@ -6,7 +6,7 @@ use hrhub_model::{
     EntityKind, FieldValue, IdentityKeys, MappedEntity, MatchKey, RawRecord, RecordOp, RunCounts,
     RunStatus, RunTrigger,
 };
-use hrhub_store::{Landing, Store, StoreError, StoreTx, WriteContext};
+use hrhub_store::{EntityWrite, Landing, Store, StoreError, StoreTx, WriteContext};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -317,6 +317,7 @@ impl SyncEngine {
                             mapped_ok.push(entry.external_id.as_str());
                         }
                     }
+                    batch.flush(&mut *tx).await?;
                     tx.resolve_quarantine(&conn.id, stream, &mapped_ok).await?;
                     tx.commit().await?;
                     Ok(counts)
@@ -581,6 +582,7 @@ pub async fn apply_records(
             mapped_ok.push(&record.external_id);
         }
     }
+    batch.flush(tx).await?;
     // records that map now close any quarantine entry they had
     if let Some(first) = records.first() {
         tx.resolve_quarantine(connector, &first.stream, &mapped_ok)
@@ -598,6 +600,32 @@ pub struct BatchState {
     identities: HashMap<IdentityKeys, Option<Resolution>>,
     /// The newest source version timestamp mapped, for the stream's lag.
     pub newest_source_at: Option<DateTime<Utc>>,
+    /// Entity writes not yet sent: a page's rows go out in a few multi-row
+    /// statements at [`BatchState::flush`].
+    pending: Vec<EntityWrite>,
+}
+
+impl BatchState {
+    /// Writes the pending entity rows. Every batch must end with a flush
+    /// before its transaction commits; [`apply_records`] does it.
+    pub async fn flush(&mut self, tx: &mut dyn StoreTx) -> Result<(), StoreError> {
+        if !self.pending.is_empty() {
+            tx.upsert_entities(&self.pending).await?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for BatchState {
+    fn drop(&mut self) {
+        // unflushed writes would be lost silently; tests catch the caller
+        debug_assert!(
+            self.pending.is_empty() || std::thread::panicking(),
+            "BatchState dropped with {} unflushed entity writes",
+            self.pending.len()
+        );
+    }
 }
 
 /// Maps one landed record and writes what it yields, or quarantines it.
@@ -615,6 +643,8 @@ pub async fn map_landed(
 ) -> Result<bool, StoreError> {
     let connector = conn.id.as_str();
     if record.op == RecordOp::Delete {
+        // in source order: an upsert earlier in the batch lands before the delete
+        batch.flush(tx).await?;
         apply_delete(tx, connector, mapping, record, raw_record_id, run_id).await?;
         counts.upserted += 1;
         return Ok(true);
@@ -650,6 +680,8 @@ pub async fn map_landed(
         batch.newest_source_at = mapped.source_updated_at;
     }
     if mapped.entity == EntityKind::Employee {
+        // rows written so far can be attached by the employee this creates
+        batch.flush(tx).await?;
         write_employee(tx, conn, mapped, &ctx).await?;
         return Ok(true);
     }
@@ -673,8 +705,11 @@ pub async fn map_landed(
     if resolution.is_none() && !mapped.identity.is_empty() {
         counts.unmatched += 1;
     }
-    tx.upsert_entity(&mapped, resolution.map(|r| r.employee_id), &ctx)
-        .await?;
+    batch.pending.push(EntityWrite {
+        mapped,
+        employee_id: resolution.map(|r| r.employee_id),
+        ctx,
+    });
     Ok(true)
 }
 
