@@ -86,18 +86,21 @@ enum Command {
         #[command(subcommand)]
         command: MappingCommand,
     },
-    /// Serve the HTTP listener ([server] listen: health checks, event push) and run connectors on their schedules.
+    /// Serve the HTTP listener ([server] listen: API, dashboard, event push, metrics) and run connectors on their schedules, until Ctrl-C or SIGTERM.
     Serve,
-    /// Run everything on this machine with no setup: mock Zendesk, DingTalk and WeCom, SQLite, a sync, signed pushes.
+    /// Run everything on this machine with no setup: every mock platform on one synthetic company, SQLite, a sync, an import, signed pushes; then serve the dashboard until Ctrl-C.
     Demo {
         /// Tickets in the mock Zendesk.
         #[arg(long, default_value_t = 2_000)]
         tickets: usize,
-        /// Folder for the demo's config and database.
+        /// Folder for the demo's config, database and sample export.
         #[arg(long, default_value = "hrhub-demo")]
         dir: PathBuf,
-        /// Keep serving (and the mocks running) until Ctrl-C.
+        /// Exit after the first sync, the pushes and the summary instead of serving.
         #[arg(long)]
+        once: bool,
+        /// Serving is the default now; kept so older instructions still work.
+        #[arg(long, hide = true, conflicts_with = "once")]
         serve: bool,
     },
 }
@@ -123,16 +126,6 @@ enum TokenCommand {
 enum MappingCommand {
     /// Show what a mapping file makes of a sample (a JSON object, an array, or JSON lines).
     Test { file: PathBuf, sample: PathBuf },
-}
-
-/// Ctrl-C or SIGTERM (what service managers and `docker stop` send).
-pub async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("cannot listen for SIGTERM");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }
 
 #[tokio::main]
@@ -161,8 +154,9 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Demo {
             tickets,
             dir,
-            serve,
-        } => demo::run(tickets, &dir, serve).await,
+            once,
+            serve: _,
+        } => demo::run(tickets, &dir, once).await,
         Command::Sync {
             connector,
             stream,
@@ -175,68 +169,23 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Serve => {
             let config = Config::load(&cli.config)?;
             let hub = Hub::from_config(&config).await?;
-            let engine = Arc::new(hub.engine);
-            let scheduler = hrhub_sync::Scheduler::start(engine.clone(), hub.schedules)
+            let listen = &config.server.listen;
+            let listener = tokio::net::TcpListener::bind(listen)
                 .await
-                .map_err(anyhow::Error::msg)?;
-            let scheduler = Arc::new(tokio::sync::Mutex::new(scheduler));
-            let mut state = hrhub_server::AppState::new(engine, hub.connectors);
-            state.disabled = Arc::new(hub.disabled);
-            state.probation = config.reports.probation;
-            state.scheduler = Some(scheduler.clone());
-            let shutdown = async {
+                .with_context(|| format!("cannot serve on {listen} ([server] listen)"))?;
+            serve(&config, &hub, listener, async {
                 shutdown_signal().await;
                 eprintln!("shutting down: finishing requests in flight");
-            };
-            hrhub_server::serve(&config.server.listen, state, shutdown)
-                .await
-                .with_context(|| {
-                    format!("cannot serve on {} ([server] listen)", config.server.listen)
-                })?;
-            scheduler.lock().await.shutdown().await;
+            })
+            .await?;
             Ok(0)
         }
         Command::Import { connector, file } => {
             let config = Config::load(&cli.config)?;
-            let entry = config.connector(&connector)?;
-            if entry.kind != "file" {
-                bail!("connector `{connector}` is of kind `{}`; `hrhub import` needs a connector with kind = \"file\"", entry.kind);
-            }
-            let settings: hrhub_file::FileConfig = config::connector_settings(entry)?;
-            let stream = settings.stream().to_string();
-            let import = hrhub_file::read_file_with(&file, &stream, &settings.read_options())
-                .with_context(|| format!("cannot import {}", file.display()))?;
-            println!(
-                "{}: {:?}{}, {} rows readable, {} not; rows keyed by {}",
-                file.display(),
-                import.format,
-                import
-                    .encoding
-                    .map(|e| format!(" ({e})"))
-                    .unwrap_or_default(),
-                import.records.len(),
-                import.errors.len(),
-                import.key_columns.join(" + ")
-            );
-            let rejected: Vec<_> = import
-                .errors
-                .iter()
-                .map(|e| (e.to_record(&stream), format!("row {}: {}", e.row, e.reason)))
-                .collect();
+            // the file is read before the store is opened: a bad file touches nothing
+            let (stream, import) = read_export(&config, &connector, &file)?;
             let hub = Hub::from_config(&config).await?;
-            let conn = hub.connector(&connector)?;
-            let o = hub
-                .engine
-                .import(conn, &stream, &import.records, &rejected)
-                .await?;
-            let c = o.counts;
-            println!(
-                "{}/{}: rows {} · unchanged {} · upserted {} · quarantined {} · filtered {} · unmatched {} (run {})",
-                o.connector, o.stream, c.fetched, c.unchanged, c.upserted, c.quarantined, c.filtered, c.unmatched, o.run_id
-            );
-            if let Err(e) = o.result {
-                bail!("import failed: {e}");
-            }
+            hub.import(&connector, &stream, &import).await?;
             Ok(0)
         }
         Command::Replay { connector } => {
@@ -284,7 +233,7 @@ async fn run(cli: Cli) -> Result<i32> {
 /// Everything a command needs, built once from the config. Building it
 /// validates every connector and mapping, so bad config stops start-up.
 pub struct Hub {
-    pub engine: SyncEngine,
+    pub engine: Arc<SyncEngine>,
     pub connectors: Vec<hrhub_sync::ConnectorHandle>,
     /// (connector, 5-field cron) for `serve`.
     pub schedules: Vec<(hrhub_sync::ConnectorHandle, String)>,
@@ -340,8 +289,10 @@ impl Hub {
             .await
             .with_context(|| format!("cannot open the store at {}", redact(&url)))?;
         Ok(Hub {
-            engine: SyncEngine::new(store, Arc::new(mappings))
-                .with_lease_ttl(Duration::from_secs(config.sync.lease_ttl_secs)),
+            engine: Arc::new(
+                SyncEngine::new(store, Arc::new(mappings))
+                    .with_lease_ttl(Duration::from_secs(config.sync.lease_ttl_secs)),
+            ),
             connectors,
             schedules,
             disabled,
@@ -356,6 +307,36 @@ impl Hub {
                 let ids: Vec<_> = self.connectors.iter().map(|c| c.id.as_str()).collect();
                 format!("no enabled connector `{id}`; enabled: {}", ids.join(", "))
             })
+    }
+
+    /// Lands an export read by [`read_export`] through file connector
+    /// `connector` as one run, unreadable rows quarantined, and prints the
+    /// counts.
+    pub async fn import(
+        &self,
+        connector: &str,
+        stream: &str,
+        import: &hrhub_file::Import,
+    ) -> Result<()> {
+        let rejected: Vec<_> = import
+            .errors
+            .iter()
+            .map(|e| (e.to_record(stream), format!("row {}: {}", e.row, e.reason)))
+            .collect();
+        let conn = self.connector(connector)?;
+        let o = self
+            .engine
+            .import(conn, stream, &import.records, &rejected)
+            .await?;
+        let c = o.counts;
+        println!(
+            "{}/{}: rows {} · unchanged {} · upserted {} · quarantined {} · filtered {} · unmatched {} (run {})",
+            o.connector, o.stream, c.fetched, c.unchanged, c.upserted, c.quarantined, c.filtered, c.unmatched, o.run_id
+        );
+        if let Err(e) = o.result {
+            bail!("import failed: {e}");
+        }
+        Ok(())
     }
 
     /// Syncs and prints a summary; exit code 1 if any stream failed.
@@ -424,6 +405,78 @@ impl Hub {
         }
         Ok(if failed { 1 } else { 0 })
     }
+}
+
+/// Reads an export with file connector `connector`'s settings and prints
+/// what it found; returns the stream and the rows for [`Hub::import`].
+pub fn read_export(
+    config: &Config,
+    connector: &str,
+    file: &std::path::Path,
+) -> Result<(String, hrhub_file::Import)> {
+    let entry = config.connector(connector)?;
+    if entry.kind != "file" {
+        bail!("connector `{connector}` is of kind `{}`; `hrhub import` needs a connector with kind = \"file\"", entry.kind);
+    }
+    let settings: hrhub_file::FileConfig = config::connector_settings(entry)?;
+    let stream = settings.stream().to_string();
+    let import = hrhub_file::read_file_with(file, &stream, &settings.read_options())
+        .with_context(|| format!("cannot import {}", file.display()))?;
+    println!(
+        "{}: {:?}{}, {} rows readable, {} not; rows keyed by {}",
+        file.display(),
+        import.format,
+        import
+            .encoding
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default(),
+        import.records.len(),
+        import.errors.len(),
+        import.key_columns.join(" + ")
+    );
+    Ok((stream, import))
+}
+
+/// What `hrhub serve` runs (and `hrhub demo` after its first sync): the
+/// cron scheduler for the hub's schedules, and the HTTP listener (API,
+/// dashboard, webhooks, metrics) on `listener` until `shutdown` resolves;
+/// then requests in flight finish and the scheduler stops.
+pub async fn serve(
+    config: &Config,
+    hub: &Hub,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let scheduler = hrhub_sync::Scheduler::start(hub.engine.clone(), hub.schedules.clone())
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let scheduler = Arc::new(tokio::sync::Mutex::new(scheduler));
+    let mut state = hrhub_server::AppState::new(hub.engine.clone(), hub.connectors.clone());
+    state.disabled = Arc::new(hub.disabled.clone());
+    state.probation = config.reports.probation;
+    state.scheduler = Some(scheduler.clone());
+    let addr = listener.local_addr()?;
+    let served = hrhub_server::serve_on(listener, state, shutdown)
+        .await
+        .with_context(|| format!("serving on {addr} failed"));
+    scheduler.lock().await.shutdown().await;
+    served
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what service managers and `docker stop` send).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn token(store: &dyn hrhub_store::Store, command: TokenCommand) -> Result<i32> {

@@ -39,16 +39,6 @@ async fn secured_operations(base: &str) -> Vec<(String, String, String)> {
     out
 }
 
-async fn token(config: &std::path::Path, role: &str, name: &str) -> String {
-    let out = hrhub(config, &["token", "create", "--role", role, "--name", name]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout(&out).trim().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_enforces_roles_pages_filters_and_follows_changes() {
     let dir = tempfile::tempdir().unwrap();
@@ -64,9 +54,9 @@ async fn the_api_enforces_roles_pages_filters_and_follows_changes() {
         mock.base_url()
     ));
     std::fs::write(&config, text).unwrap();
-    let reader = token(&config, "reader", "hr-system").await;
-    let admin = token(&config, "admin", "ops").await;
-    let revoked = token(&config, "reader", "old").await;
+    let reader = create_token(&config, "reader", "hr-system").await;
+    let admin = create_token(&config, "admin", "ops").await;
+    let revoked = create_token(&config, "reader", "old").await;
     assert!(hrhub(&config, &["token", "revoke", "old"])
         .await
         .status
@@ -356,7 +346,7 @@ async fn performance_and_probation_report_with_configured_thresholds() {
     .unwrap();
     listen_on(&config, port);
     assert!(hrhub(&config, &["sync"]).await.status.success());
-    let reader = token(&config, "reader", "hr").await;
+    let reader = create_token(&config, "reader", "hr").await;
     let server = serve(&config, port).await;
     let base = server.url.clone();
     let client = reqwest::Client::new();

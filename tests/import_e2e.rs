@@ -1,7 +1,7 @@
-//! `hrhub import` through the real binary: a GBK CSV and a UTF-8 CSV land
-//! the same training results; a file with two malformed rows imports the
-//! rest and quarantines those two with their row numbers; importing again
-//! changes nothing.
+//! `hrhub import` through the real binary: a GBK CSV, a UTF-8 CSV and an
+//! XLSX workbook land the same training results; a file with two malformed
+//! rows imports the rest and quarantines those two with their row numbers;
+//! importing again changes nothing.
 
 mod common;
 
@@ -96,6 +96,40 @@ async fn gbk_and_utf8_exports_import_alike_and_reimports_change_nothing() {
         changes,
         "re-import changes nothing"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xlsx_export_lands_like_the_csv_and_reimporting_changes_nothing() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (csv, xlsx) = (config(a.path()), config(b.path()));
+    import(&csv, "training_utf8.csv").await;
+    let out = import(&xlsx, "training.xlsx").await;
+    assert!(
+        out.contains("Spreadsheet") && out.contains("upserted 4"),
+        "{out}"
+    );
+    let (sa, sb) = (open_store(a.path()).await, open_store(b.path()).await);
+    let rows = snapshot(&sb).await;
+    assert_eq!(rows, snapshot(&sa).await, "the same rows, keys and values");
+    assert_eq!(
+        rows.iter()
+            .find(|(kind, _)| *kind == EntityKind::TrainingResult)
+            .map(|(_, r)| r.len()),
+        Some(4)
+    );
+
+    let changes = change_log_len(&sb).await;
+    let out = import(&xlsx, "training.xlsx").await;
+    assert!(
+        out.contains("unchanged 4") && out.contains("upserted 0"),
+        "{out}"
+    );
+    assert_eq!(
+        change_log_len(&sb).await,
+        changes,
+        "re-import changes nothing"
+    );
+    assert_eq!(snapshot(&sb).await, rows);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

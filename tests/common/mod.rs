@@ -66,6 +66,17 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `hrhub token create --role ROLE --name NAME`: the token it prints.
+pub async fn create_token(config: &Path, role: &str, name: &str) -> String {
+    let out = hrhub(config, &["token", "create", "--role", role, "--name", name]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out).trim().to_string()
+}
+
 pub async fn status_json(config: &Path) -> Value {
     let out = hrhub(config, &["status", "--json"]).await;
     assert!(

@@ -72,6 +72,9 @@ pub struct MockOptions {
     /// A synthetic company whose people are the learners (User ID = 工号).
     /// `None`: `learners` built-in learners (`EMP-00001`, ...).
     pub company: Option<Arc<Company>>,
+    /// Learners from outside the company ([`Company::outsiders`]): User ID
+    /// `EXT-0001`..., an e-mail at a partner's domain, after the others.
+    pub outsiders: usize,
 }
 
 impl Default for MockOptions {
@@ -88,6 +91,7 @@ impl Default for MockOptions {
             token_expires_in: 3_600,
             search_path: DEFAULT_TRANSCRIPT_SEARCH_PATH.into(),
             company: None,
+            outsiders: 0,
         }
     }
 }
@@ -356,7 +360,7 @@ impl MockState {
         let now = options.now.unwrap_or_else(|| Utc::now().timestamp());
         let end = now - 120;
         let span = (options.history_days.max(1) * DAY) as u64;
-        let learners: Vec<Learner> = match &options.company {
+        let mut learners: Vec<Learner> = match &options.company {
             Some(company) => company
                 .people
                 .iter()
@@ -394,6 +398,22 @@ impl MockState {
                 })
                 .collect(),
         };
+        let outsiders = match &options.company {
+            Some(company) => company.outsiders(options.outsiders),
+            None => Company::generate(seed, options.learners).outsiders(options.outsiders),
+        };
+        for o in outsiders {
+            let i = o.index as u64;
+            learners.push(Learner {
+                user_id: o.user_id,
+                id: 5_000_000 + i,
+                guid: guid(seed, i, 4),
+                first: capitalize(&o.given_pinyin),
+                last: capitalize(&o.family_pinyin),
+                email: Some(o.email),
+                active: true,
+            });
+        }
         let lo_ids = (0..COURSES.len() as u64)
             .map(|c| guid(seed, c, 50))
             .collect();

@@ -21,10 +21,12 @@
 //!
 //! Learners are a synthetic [`Company`]'s people (the same people as the
 //! other platform mocks, 工号 as `idnumber`), enrolled in a fixed catalog
-//! of five courses, three with a quiz. Exam results follow [`exam_sitting`],
-//! a contract the xAPI mock shares, so one person's exam has the same
-//! percentage on both platforms. The data clock is virtual (`now = real now
-//! + offset`, moved by [`MockHandle::advance`]).
+//! of five courses, three with a quiz (plus, on request, outsiders: a
+//! partner's staff with no `idnumber`, whom no roster knows). Exam results
+//! follow [`exam_sitting`], a contract the xAPI mock shares, so one
+//! person's exam has the same percentage on both platforms. The data clock
+//! is virtual (`now = real now + offset`, moved by
+//! [`MockHandle::advance`]).
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -80,6 +82,10 @@ pub struct MockOptions {
     /// full-width digits, e-mail sometimes in other case). `None`: a
     /// company of `learners` people from `seed`.
     pub company: Option<Arc<Company>>,
+    /// Learners from outside the company ([`Company::outsiders`]): users
+    /// without an `idnumber`, at a partner's e-mail domain, after the
+    /// company's people, sitting the same exams.
+    pub outsiders: usize,
     /// The valid web-service token.
     pub token: String,
     pub release: MoodleRelease,
@@ -96,6 +102,7 @@ impl Default for MockOptions {
             seed: 42,
             learners: 40,
             company: None,
+            outsiders: 0,
             token: "mock-moodle-token".into(),
             release: MoodleRelease::V5_0,
             now: None,
@@ -428,6 +435,22 @@ impl MockState {
                 auth: "oidc",
                 suspended: false,
                 firstaccess: now - (200 + (mix(seed, i, 52) % 300) as i64) * DAY,
+                lastaccess: 0,
+            });
+        }
+        for o in company.outsiders(options.outsiders) {
+            users.push(User {
+                id: FIRST_LEARNER_ID + o.index as i64,
+                person: Some(o.index),
+                username: o.email.split('@').next().unwrap_or("").to_string(),
+                firstname: o.name.chars().skip(1).collect(),
+                lastname: o.name.chars().take(1).collect(),
+                email: o.email,
+                idnumber: String::new(),
+                department: String::new(),
+                auth: "manual",
+                suspended: false,
+                firstaccess: now - 90 * DAY,
                 lastaccess: 0,
             });
         }

@@ -21,8 +21,9 @@
 //! The learners are a synthetic [`Company`]'s people, identified as a real
 //! LRS sees them: an `account` whose name is the 工号 (the HR system's
 //! home page), an `mbox` (sometimes in other case), or only an
-//! `mbox_sha1sum`. Their statements are the Moodle quizzes forwarded by the
-//! site's xAPI log store — the same sittings and percentages as the Moodle
+//! `mbox_sha1sum` (plus, on request, outsiders whom no roster knows, by an
+//! `mbox` at a partner's domain). Their statements are the Moodle quizzes
+//! forwarded by the site's xAPI log store — the same sittings and percentages as the Moodle
 //! mock ([`hrhub_moodle`-compatible `exam_sitting`](exam_sitting)) — in
 //! three emitter styles (`passed`/`failed` with scaled and raw scores,
 //! `scored` with raw/min/max only, `completed` with scaled only), plus an
@@ -56,6 +57,10 @@ pub struct MockOptions {
     /// The people whose statements the LRS holds. `None`: a company of
     /// `learners` people from `seed` (the Moodle mock's default too).
     pub company: Option<Arc<Company>>,
+    /// Learners from outside the company ([`Company::outsiders`]), known
+    /// by an `mbox` at a partner's domain, after the company's people,
+    /// with the same sittings as on the Moodle mock.
+    pub outsiders: usize,
     /// The LRS client's key and secret (Basic auth).
     pub username: String,
     pub password: String,
@@ -78,6 +83,7 @@ impl Default for MockOptions {
             seed: 42,
             learners: 40,
             company: None,
+            outsiders: 0,
             username: "hrhub-key".into(),
             password: "mock-lrs-secret".into(),
             prefix: "/xapi".into(),
@@ -293,10 +299,17 @@ impl MockState {
             n += 1;
             uuid(seed, n, salt)
         };
-        for person in &company.people {
-            let p = person.index;
+        let learners = company
+            .people
+            .iter()
+            .map(|person| (person.index, actor(seed, &company, person.index)))
+            .chain(company.outsiders(options.outsiders).into_iter().map(|o| {
+                let who = json!({"objectType": "Agent", "name": o.name,
+                                 "mbox": format!("mailto:{}", o.email)});
+                (o.index, who)
+            }));
+        for (p, who) in learners {
             let pi = p as u64;
-            let who = actor(seed, &company, p);
             for exam in 0..EXAM_CMIDS.len() {
                 let Some((percents, days_ago)) = exam_sitting(seed, p, exam, history) else {
                     continue;

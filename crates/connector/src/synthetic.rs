@@ -565,6 +565,50 @@ impl Company {
     }
 }
 
+/// A learner from outside the company: a partner's or a contractor's staff
+/// taking the company's courses. Training platforms know them; no roster
+/// does (no 工号, an e-mail at a partner's domain), so their results stay
+/// unmatched until someone links them. The training mocks add
+/// [`Company::outsiders`] on request; outsider `j` is the same person on
+/// every one of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outsider {
+    /// `company.len() + j`: a person index no [`Person`] has, so
+    /// [`exam_sitting`] gives an outsider the same sittings on every mock.
+    pub index: usize,
+    /// Chinese name, family name first.
+    pub name: String,
+    pub family_pinyin: String,
+    pub given_pinyin: String,
+    /// Lower-case, at a partner's domain (`ext1.wei.wang@partner.example`).
+    pub email: String,
+    /// The user id a platform that needs one gives them (`EXT-0001`).
+    pub user_id: String,
+}
+
+impl Company {
+    /// `n` outsiders of this company (same seed, same outsiders).
+    pub fn outsiders(&self, n: usize) -> Vec<Outsider> {
+        (0..n)
+            .map(|j| {
+                let index = self.len() + j;
+                let i = index as u64;
+                let (family, family_py) =
+                    FAMILY[(mix(self.seed, i, 1) % FAMILY.len() as u64) as usize];
+                let (given, given_py) = GIVEN[(mix(self.seed, i, 2) % GIVEN.len() as u64) as usize];
+                Outsider {
+                    index,
+                    name: format!("{family}{given}"),
+                    family_pinyin: family_py.into(),
+                    given_pinyin: given_py.into(),
+                    email: format!("ext{}.{given_py}.{family_py}@partner.example", j + 1),
+                    user_id: format!("EXT-{:04}", j + 1),
+                }
+            })
+            .collect()
+    }
+}
+
 /// How person `person` of a company with `seed` sat exam number `exam`
 /// (the training mocks share exam numbers): the percentage of each attempt in order (the last is
 /// the best), and how many days before `now` the last attempt ended
@@ -671,6 +715,22 @@ mod tests {
             .map(|m| m.chars().filter(|c| !c.is_ascii_digit()).collect())
             .collect();
         assert!(wecom.len() >= 4, "mobile formats: {wecom:?}");
+    }
+
+    #[test]
+    fn outsiders_share_no_key_with_the_company() {
+        let c = Company::generate(5, 100);
+        let o = c.outsiders(4);
+        assert_eq!(o, c.outsiders(4));
+        assert_eq!(o[0].index, 100);
+        for x in &o {
+            assert!(!c
+                .people
+                .iter()
+                .any(|p| p.email == x.email || p.employee_no == x.user_id));
+        }
+        let emails: HashSet<&str> = o.iter().map(|x| x.email.as_str()).collect();
+        assert_eq!(emails.len(), 4);
     }
 
     #[test]
