@@ -171,6 +171,21 @@ async fn run(cli: Cli) -> Result<i32> {
             let scheduler = Arc::new(tokio::sync::Mutex::new(scheduler));
             let mut state = hrhub_server::AppState::new(engine, hub.connectors);
             state.probation = config.reports.probation;
+            state.sessions.secure_cookie = config.server.secure_cookie;
+            state.disabled_connectors = Arc::new(
+                config
+                    .connectors
+                    .iter()
+                    .filter(|c| !c.enabled)
+                    .map(|c| {
+                        // streams are known only if its settings still build
+                        let streams = connectors::build(c)
+                            .map(|h| h.source.streams())
+                            .unwrap_or_default();
+                        (c.id.clone(), streams)
+                    })
+                    .collect(),
+            );
             state.scheduler = Some(scheduler.clone());
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;

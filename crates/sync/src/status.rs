@@ -6,12 +6,13 @@ use hrhub_store::{Store, StoreError};
 use serde::Serialize;
 
 /// One (connector, stream) as an admin sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct StreamStatus {
     pub connector: String,
     pub stream: String,
     /// `never` (no run yet), `syncing`, `done`, `partial` (the last run
-    /// failed after committing some pages) or `failed`.
+    /// failed after committing some pages), `failed`, or (admin API only)
+    /// `disabled` (`enabled = false` in the config).
     pub status: &'static str,
     /// The newest run, with its counts and error.
     pub last_run: Option<SyncRun>,
