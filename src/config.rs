@@ -81,12 +81,18 @@ pub struct ServerConfig {
     /// Where `hrhub serve` listens.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// Mark the dashboard's session cookie `Secure`: set it when people reach
+    /// hrhub over HTTPS (a TLS-terminating proxy in front). Requests whose
+    /// proxy sends `X-Forwarded-Proto: https` get `Secure` regardless.
+    #[serde(default)]
+    pub secure_cookie: bool,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: default_listen(),
+            secure_cookie: false,
         }
     }
 }

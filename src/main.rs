@@ -237,8 +237,9 @@ pub struct Hub {
     pub connectors: Vec<hrhub_sync::ConnectorHandle>,
     /// (connector, 5-field cron) for `serve`.
     pub schedules: Vec<(hrhub_sync::ConnectorHandle, String)>,
-    /// Connectors with `enabled = false`: never synced, shown as `disabled`.
-    pub disabled: Vec<hrhub_sync::ConnectorHandle>,
+    /// Connectors with `enabled = false` and their streams (when their
+    /// settings build): never synced, shown as `disabled`.
+    pub disabled: Vec<(String, Vec<String>)>,
 }
 
 impl Hub {
@@ -258,16 +259,19 @@ impl Hub {
         )?;
         let mut connectors = Vec::new();
         let mut schedules = Vec::new();
-        let mut disabled = Vec::new();
-        for entry in config.connectors.iter().filter(|c| !c.enabled) {
-            // shown in status only; a disabled connector may be half-configured
-            match connectors::build(entry) {
-                Ok(handle) => disabled.push(handle),
-                Err(e) => {
-                    tracing::warn!(connector = %entry.id, error = %e, "disabled connector not shown in status: its settings do not load")
-                }
-            }
-        }
+        // shown in status only; a disabled connector may be half-configured,
+        // so its streams are known only if its settings still build
+        let disabled = config
+            .connectors
+            .iter()
+            .filter(|c| !c.enabled)
+            .map(|c| {
+                let streams = connectors::build(c)
+                    .map(|h| h.source.streams())
+                    .unwrap_or_default();
+                (c.id.clone(), streams)
+            })
+            .collect();
         for entry in config.connectors.iter().filter(|c| c.enabled) {
             let handle = connectors::build(entry)?;
             if let (Some(cron), false) = (&entry.schedule, entry.kind == "file") {
@@ -452,7 +456,8 @@ pub async fn serve(
         .map_err(anyhow::Error::msg)?;
     let scheduler = Arc::new(tokio::sync::Mutex::new(scheduler));
     let mut state = hrhub_server::AppState::new(hub.engine.clone(), hub.connectors.clone());
-    state.disabled = Arc::new(hub.disabled.clone());
+    state.disabled_connectors = Arc::new(hub.disabled.clone());
+    state.sessions.secure_cookie = config.server.secure_cookie;
     state.probation = config.reports.probation;
     state.scheduler = Some(scheduler.clone());
     let addr = listener.local_addr()?;

@@ -9,11 +9,8 @@ pub async fn run(hub: &Hub, json: bool) -> Result<i32> {
     for conn in &hub.connectors {
         all.extend(hrhub_sync::connector_status(&**store, &conn.id, &conn.source.streams()).await?);
     }
-    for conn in &hub.disabled {
-        all.extend(
-            hrhub_sync::disabled_connector_status(&**store, &conn.id, &conn.source.streams())
-                .await?,
-        );
+    for (id, streams) in &hub.disabled {
+        all.extend(hrhub_sync::disabled_connector_status(&**store, id, streams).await?);
     }
     let conflicts = store.conflicts(100).await?;
     if json {

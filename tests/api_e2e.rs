@@ -70,6 +70,25 @@ async fn the_api_enforces_roles_pages_filters_and_follows_changes() {
     let server = serve(&config, port).await;
     let base = server.url.clone();
     let client = reqwest::Client::new();
+    // dashboard sessions: one live, one whose token is then revoked
+    let login = |token: String| {
+        let request = client
+            .post(format!("{base}/api/v1/session"))
+            .json(&serde_json::json!({ "token": token }));
+        async move {
+            let res = request.send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            let set = res.headers()["set-cookie"].to_str().unwrap();
+            set.split(';').next().unwrap().to_string()
+        }
+    };
+    let session = login(admin.clone()).await;
+    let gone_admin = create_token(&config, "admin", "gone").await;
+    let gone_session = login(gone_admin).await;
+    assert!(hrhub(&config, &["token", "revoke", "gone"])
+        .await
+        .status
+        .success());
     let get = |path: &str, token: Option<&str>| {
         let mut request = client.get(format!("{base}{path}"));
         if let Some(t) = token {
@@ -112,6 +131,25 @@ async fn the_api_enforces_roles_pages_filters_and_follows_changes() {
                 as_admin.is_success(),
                 "{method} {route} as admin: {as_admin}"
             );
+        }
+        let with_cookie = |cookie: &str| {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            client
+                .request(method, format!("{base}{route}"))
+                .header("cookie", cookie)
+                .send()
+        };
+        let ended = with_cookie(&gone_session).await.unwrap().status();
+        assert_eq!(ended, 401, "{method} {route}: session of a revoked token");
+        let by_cookie = with_cookie(&session).await.unwrap().status();
+        match (tag.as_str(), method.as_str()) {
+            ("admin", "GET") => assert!(by_cookie.is_success(), "{method} {route}: {by_cookie}"),
+            // changes by cookie need X-Requested-With (CSRF)
+            ("admin", _) => assert_eq!(by_cookie, 403, "{method} {route} by cookie"),
+            _ => assert_eq!(
+                by_cookie, 401,
+                "{method} {route}: the HR API is bearer-only"
+            ),
         }
     }
 

@@ -237,7 +237,7 @@ async fn changes(
     Ok(Json(json!({ "data": changes, "next_after": next })))
 }
 
-#[utoipa::path(get, path = "/api/v1/sync/status", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "Status of every stream"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
+#[utoipa::path(get, path = "/api/v1/sync/status", tag = "admin", security(("bearer" = []), ("session" = [])), responses((status = 200, description = "Status of every stream"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn sync_status(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     let store = state.engine.store();
     let next_runs = match &state.scheduler {
@@ -257,9 +257,9 @@ async fn sync_status(State(state): State<AppState>) -> Result<Json<Value>, Probl
         }
         streams.extend(statuses);
     }
-    for conn in state.disabled.iter() {
+    for (id, configured) in state.disabled_connectors.iter() {
         streams.extend(
-            hrhub_sync::disabled_connector_status(&**store, &conn.id, &conn.source.streams())
+            hrhub_sync::disabled_connector_status(&**store, id, configured)
                 .await
                 .map_err(store_error)?,
         );
@@ -276,7 +276,7 @@ pub struct RunParams {
     limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/sync/runs", tag = "admin", params(RunParams), security(("bearer" = [])), responses((status = 200, description = "Run history, newest first"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
+#[utoipa::path(get, path = "/api/v1/sync/runs", tag = "admin", params(RunParams), security(("bearer" = []), ("session" = [])), responses((status = 200, description = "Run history, newest first"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn sync_runs(
     State(state): State<AppState>,
     query: Result<Query<RunParams>, QueryRejection>,
@@ -300,7 +300,7 @@ pub struct TriggerParams {
 }
 
 /// Starts a sync in the background; its runs show in status and history.
-#[utoipa::path(post, path = "/api/v1/sync/{connector_id}", tag = "admin", params(("connector_id" = String, Path, description = "Connector id"), TriggerParams), security(("bearer" = [])), responses((status = 200, description = "Sync started (202)"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
+#[utoipa::path(post, path = "/api/v1/sync/{connector_id}", tag = "admin", params(("connector_id" = String, Path, description = "Connector id"), TriggerParams), security(("bearer" = []), ("session" = [])), responses((status = 200, description = "Sync started (202)"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn trigger_sync(
     State(state): State<AppState>,
     Path(connector_id): Path<String>,
@@ -355,7 +355,7 @@ pub struct QuarantineParams {
     limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/quarantine", tag = "admin", params(QuarantineParams), security(("bearer" = [])), responses((status = 200, description = "Open quarantine entries"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
+#[utoipa::path(get, path = "/api/v1/quarantine", tag = "admin", params(QuarantineParams), security(("bearer" = []), ("session" = [])), responses((status = 200, description = "Open quarantine entries"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn quarantine(
     State(state): State<AppState>,
     query: Result<Query<QuarantineParams>, QueryRejection>,
@@ -370,7 +370,7 @@ async fn quarantine(
     Ok(Json(json!({ "data": entries })))
 }
 
-#[utoipa::path(get, path = "/api/v1/identity/conflicts", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "Identity conflicts, newest first"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
+#[utoipa::path(get, path = "/api/v1/identity/conflicts", tag = "admin", security(("bearer" = []), ("session" = [])), responses((status = 200, description = "Identity conflicts, newest first"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn conflicts(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     let conflicts = state
         .engine
@@ -536,7 +536,7 @@ pub struct ReplayParams {
 }
 
 /// Re-maps a connector's quarantined records with the current mappings.
-#[utoipa::path(post, path = "/api/v1/quarantine/replay", tag = "admin", params(ReplayParams), security(("bearer" = [])), responses((status = 200, description = "Replay runs per stream"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
+#[utoipa::path(post, path = "/api/v1/quarantine/replay", tag = "admin", params(ReplayParams), security(("bearer" = []), ("session" = [])), responses((status = 200, description = "Replay runs per stream"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn replay(
     State(state): State<AppState>,
     query: Result<Query<ReplayParams>, QueryRejection>,
@@ -562,7 +562,7 @@ async fn replay(
 
 /// Accounts whose records wait for an employee (the roster lacks them, or
 /// their keys differ from the roster's).
-#[utoipa::path(get, path = "/api/v1/identity/unmatched", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "Accounts waiting for an employee"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
+#[utoipa::path(get, path = "/api/v1/identity/unmatched", tag = "admin", security(("bearer" = []), ("session" = [])), responses((status = 200, description = "Accounts waiting for an employee"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
 async fn unmatched(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
     let list = state
         .engine

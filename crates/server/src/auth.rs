@@ -1,9 +1,17 @@
-//! Bearer tokens with roles, and a per-token request budget.
+//! Bearer tokens with roles, dashboard sessions, and a per-token request budget.
 //!
 //! Tokens are random, shown once at creation, and stored only as SHA-256
 //! hashes. `reader` (the HR system) reads unified data; `admin` also sees
 //! and drives syncs. No or unknown token: 401; wrong role: 403; over the
 //! budget: 429 with Retry-After.
+//!
+//! Admin routes also accept the dashboard's session cookie (see
+//! `session.rs`); a change (any method but GET/HEAD/OPTIONS) made with the
+//! cookie must carry the `X-Requested-With` header. A cross-site page can
+//! neither send that header without a CORS preflight (which hrhub never
+//! grants) nor read the answer, so a forged form or link cannot act for a
+//! logged-in admin (SameSite=Strict already keeps the cookie off
+//! cross-site requests in current browsers; this holds in older ones too).
 
 use crate::{AppState, Problem};
 use axum::extract::{Request, State};
@@ -46,7 +54,19 @@ pub fn generate_token() -> String {
     format!("hrh_{}", hex::encode(bytes))
 }
 
-/// What the store keeps of a token.
+/// A new random dashboard session id (`hrs_` + 64 hex digits).
+pub fn generate_session_id() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    format!("hrs_{}", hex::encode(bytes))
+}
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "hrhub_session";
+
+/// The header a cookie-authenticated change must carry (any value).
+pub const CSRF_HEADER: &str = "x-requested-with";
+
+/// What the store keeps of a token (and of a session id).
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -57,6 +77,15 @@ pub struct Caller {
     pub token_id: i64,
     pub name: String,
     pub role: Role,
+    /// When the dashboard session the caller came with ends (`None`: bearer token).
+    pub session_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// How a request says who it is.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Bearer(String),
+    Session(String),
 }
 
 /// Requests per token: a token bucket refilled continuously.
@@ -102,9 +131,22 @@ fn bearer(request: &Request) -> Option<String> {
         .map(|t| t.trim().to_string())
 }
 
-async fn authenticate(
+/// The value of the session cookie, if the request has one.
+pub(crate) fn session_cookie(headers: &header::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().to_string())
+        .filter(|value| !value.is_empty())
+}
+
+pub(crate) async fn authenticate(
     state: &AppState,
-    token: Option<String>,
+    credential: Option<Credential>,
     needed: Role,
 ) -> Result<Caller, Response> {
     let unauthorized = |detail: &str| {
@@ -115,19 +157,36 @@ async fn authenticate(
         );
         response
     };
-    let token = token.ok_or_else(|| {
-        unauthorized("send `Authorization: Bearer <token>`; create one with `hrhub token create`")
-    })?;
-    let stored = state
-        .engine
-        .store()
-        .token_by_hash(&hash_token(&token))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "token lookup failed");
-            Problem::new(503, "Store unavailable", "try again shortly").into_response()
-        })?
-        .ok_or_else(|| unauthorized("unknown or revoked token"))?;
+    let store_down = |e: hrhub_store::StoreError| {
+        tracing::error!(error = %e, "token lookup failed");
+        Problem::new(503, "Store unavailable", "try again shortly").into_response()
+    };
+    let store = state.engine.store();
+    let (stored, session_expires_at) = match credential {
+        None => {
+            return Err(unauthorized(
+                "send `Authorization: Bearer <token>`; create one with `hrhub token create`",
+            ))
+        }
+        Some(Credential::Bearer(token)) => {
+            let stored = store
+                .token_by_hash(&hash_token(&token))
+                .await
+                .map_err(store_down)?
+                .ok_or_else(|| unauthorized("unknown or revoked token"))?;
+            (stored, None)
+        }
+        Some(Credential::Session(id)) => {
+            let session = store
+                .session_by_hash(&hash_token(&id))
+                .await
+                .map_err(store_down)?
+                .ok_or_else(|| {
+                    unauthorized("the dashboard session expired, was logged out or its token was revoked; log in again")
+                })?;
+            (session.token, Some(session.expires_at))
+        }
+    };
     let role = Role::parse(&stored.role).unwrap_or(Role::Reader);
     if role < needed {
         return Err(Problem::new(
@@ -158,12 +217,13 @@ async fn authenticate(
         token_id: stored.id,
         name: stored.name,
         role,
+        session_expires_at,
     })
 }
 
-/// Middleware for routes the HR system reads.
+/// Middleware for routes the HR system reads (bearer tokens only).
 pub async fn reader(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let token = bearer(&request);
+    let token = bearer(&request).map(Credential::Bearer);
     match authenticate(&state, token, Role::Reader).await {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
@@ -173,10 +233,23 @@ pub async fn reader(State(state): State<AppState>, mut request: Request, next: N
     }
 }
 
-/// Middleware for operator routes.
+/// Middleware for operator routes: a bearer token, or the dashboard's
+/// session cookie (changes then need the CSRF header).
 pub async fn admin(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let token = bearer(&request);
-    match authenticate(&state, token, Role::Admin).await {
+    let credential = match bearer(&request) {
+        Some(token) => Some(Credential::Bearer(token)),
+        None => session_cookie(request.headers()).map(Credential::Session),
+    };
+    let by_cookie = matches!(credential, Some(Credential::Session(_)));
+    let unguarded_change =
+        by_cookie && !request.method().is_safe() && !request.headers().contains_key(CSRF_HEADER);
+    match authenticate(&state, credential, Role::Admin).await {
+        Ok(_) if unguarded_change => Problem::new(
+            403,
+            "Forbidden",
+            "a change made with the dashboard's session cookie needs the `X-Requested-With` header (the dashboard sends it); scripts should send a bearer token",
+        )
+        .into_response(),
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await
@@ -196,6 +269,25 @@ mod tests {
         assert!(a.starts_with("hrh_") && a.len() == 68);
         assert_eq!(hash_token(&a), hash_token(&a));
         assert_ne!(hash_token(&a), a);
+        let s = generate_session_id();
+        assert!(s.starts_with("hrs_") && s.len() == 68);
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = header::HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            "theme=dark; hrhub_session=hrs_1".parse().unwrap(),
+        );
+        assert_eq!(session_cookie(&headers).as_deref(), Some("hrs_1"));
+        let mut headers = header::HeaderMap::new();
+        headers.append(header::COOKIE, "a=b".parse().unwrap());
+        headers.append(header::COOKIE, "hrhub_session=hrs_2".parse().unwrap());
+        assert_eq!(session_cookie(&headers).as_deref(), Some("hrs_2"));
+        headers = header::HeaderMap::new();
+        headers.append(header::COOKIE, "hrhub_session=".parse().unwrap());
+        assert_eq!(session_cookie(&headers), None);
     }
 
     #[test]

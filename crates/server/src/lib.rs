@@ -1,5 +1,6 @@
 //! `hrhub serve`: one HTTP listener for health checks, event push and the
-//! `/api/v1` HR and admin API (bearer tokens with roles).
+//! `/api/v1` HR and admin API (bearer tokens with roles), and the
+//! dashboard (log-in with an admin token, then a session cookie).
 //!
 //! Handlers are thin: they translate HTTP to calls on the sync engine and
 //! the connectors' push receivers, and errors to RFC 9457 problem details.
@@ -8,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod metrics;
 mod problem;
+pub mod session;
 mod webhooks;
 
 pub use problem::Problem;
@@ -19,7 +21,7 @@ use hrhub_sync::{ConnectorHandle, SyncEngine};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -31,8 +33,6 @@ pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
 pub struct AppState {
     pub engine: Arc<SyncEngine>,
     pub connectors: Arc<HashMap<String, ConnectorHandle>>,
-    /// Connectors with `enabled = false`: shown in status, never synced.
-    pub disabled: Arc<Vec<ConnectorHandle>>,
     /// Per-token request budget of the API.
     pub rate_limits: Arc<auth::RateLimits>,
     /// Thresholds of the probation report.
@@ -43,6 +43,11 @@ pub struct AppState {
     pub webhooks: Arc<metrics::WebhookCounters>,
     /// HTTP latencies by route for `/metrics`.
     pub http: Arc<metrics::HttpMetrics>,
+    /// Dashboard log-in sessions.
+    pub sessions: session::SessionSettings,
+    /// Connectors the config disables, with their streams (when known),
+    /// shown as `disabled` in the sync status.
+    pub disabled_connectors: Arc<Vec<(String, Vec<String>)>>,
 }
 
 impl AppState {
@@ -50,12 +55,13 @@ impl AppState {
         AppState {
             engine,
             connectors: Arc::new(connectors.into_iter().map(|c| (c.id.clone(), c)).collect()),
-            disabled: Arc::default(),
             rate_limits: Arc::new(auth::RateLimits::new(50, 100)),
             probation: api::ProbationThresholds::default(),
             scheduler: None,
             webhooks: Arc::default(),
             http: Arc::default(),
+            sessions: session::SessionSettings::default(),
+            disabled_connectors: Arc::default(),
         }
     }
 }
@@ -67,6 +73,8 @@ impl AppState {
 )]
 struct ApiDoc;
 
+/// `bearer` (every secured route) and `session`, the dashboard's cookie
+/// (admin routes; changes also need `X-Requested-With`).
 struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
@@ -76,6 +84,13 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                auth::SESSION_COOKIE,
+                "Set by POST /api/v1/session; changes made with it need the X-Requested-With header",
+            ))),
+        );
     }
 }
 
@@ -83,7 +98,9 @@ impl utoipa::Modify for BearerAuth {
 /// (both come from the same `routes!` registrations).
 pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let reader = api::reader_routes().route_layer(from_fn_with_state(state.clone(), auth::reader));
-    let admin = api::admin_routes().route_layer(from_fn_with_state(state.clone(), auth::admin));
+    let admin = api::admin_routes()
+        .merge(session::admin_routes())
+        .route_layer(from_fn_with_state(state.clone(), auth::admin));
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
@@ -91,6 +108,7 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(metrics::metrics))
         .routes(routes!(dashboard))
         .routes(routes!(webhooks::receive))
+        .merge(session::routes())
         .merge(reader)
         .merge(admin)
         .split_for_parts();
@@ -109,8 +127,8 @@ pub fn router(state: AppState) -> Router {
     router_and_openapi(state).0
 }
 
-/// The admin dashboard: one page that reads the admin API with a token
-/// the admin pastes in (kept in the browser's local storage).
+/// The admin dashboard: one page (no build step, no libraries) that logs in
+/// with an admin token and then reads the admin API with its session cookie.
 #[utoipa::path(get, path = "/", tag = "ops", responses((status = 200, description = "The sync dashboard (HTML)")))]
 async fn dashboard() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("dashboard.html"))

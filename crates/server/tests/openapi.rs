@@ -34,11 +34,26 @@ async fn every_documented_operation_is_routed_and_the_document_is_served() {
         .unwrap();
     assert_eq!(served, serde_json::to_value(&doc).unwrap());
     assert!(served["components"]["securitySchemes"]["bearer"].is_object());
+    assert_eq!(
+        served["components"]["securitySchemes"]["session"]["in"],
+        "cookie"
+    );
 
     let mut operations = 0;
     for (path, item) in served["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
             operations += 1;
+            // admin routes take the dashboard's cookie as well as a bearer token
+            let op = &item[method];
+            if op["tags"][0] == "admin" {
+                let schemes: Vec<&str> = op["security"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|r| r.as_object().unwrap().keys().map(String::as_str))
+                    .collect();
+                assert_eq!(schemes, ["bearer", "session"], "{method} {path}");
+            }
             let url = format!(
                 "{base}{}",
                 path.replace("{id}", "1").replace("{connector_id}", "zd")

@@ -7,7 +7,7 @@
 // serves both; only what genuinely differs lives in the backend files.
 
 use crate::sql;
-use crate::{ApiToken, EntityQuery, Landing, Unmatched, MatchKey, QuarantineEntry, RunTotals, EntityWrite, StoreError, StoreTx, StreamHoldings, Upserted, WriteContext};
+use crate::{ApiSession, ApiToken, EntityQuery, Landing, Unmatched, MatchKey, QuarantineEntry, RunTotals, EntityWrite, StoreError, StoreTx, StreamHoldings, Upserted, WriteContext};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use hrhub_model::{
@@ -1043,6 +1043,52 @@ impl crate::Store for ThisStore {
             .execute(&self.pool)
             .await?
             .rows_affected())
+    }
+
+    async fn create_session(&self, session_hash: &str, token_id: i64, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+        let now = Utc::now();
+        // expired sessions are dropped here rather than by a background job
+        sqlx::query("DELETE FROM api_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("INSERT INTO api_sessions (session_hash, token_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(session_hash)
+            .bind(token_id)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn session_by_hash(&self, session_hash: &str) -> Result<Option<ApiSession>, StoreError> {
+        let row = sqlx::query(
+            "SELECT t.id, t.name, t.role, t.created_at, t.revoked_at, s.created_at AS session_created_at, s.expires_at \
+             FROM api_sessions s JOIN api_tokens t ON t.id = s.token_id \
+             WHERE s.session_hash = $1 AND s.expires_at > $2 AND t.revoked_at IS NULL",
+        )
+        .bind(session_hash)
+        .bind(Utc::now())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(ApiSession {
+                token: token_from_row(&row)?,
+                created_at: row.try_get("session_created_at")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_session(&self, session_hash: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("DELETE FROM api_sessions WHERE session_hash = $1")
+            .bind(session_hash)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            > 0)
     }
 
     async fn unmatched(&self, limit: i64) -> Result<Vec<Unmatched>, StoreError> {

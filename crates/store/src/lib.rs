@@ -175,6 +175,15 @@ pub struct ApiToken {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// A dashboard session as stored (only its id's hash is kept), with the
+/// live token it was opened with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiSession {
+    pub token: ApiToken,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A unit of work: everything written through it commits or rolls back
 /// together, including the stream cursor and the change log entries.
 #[async_trait]
@@ -415,6 +424,22 @@ pub trait Store: Send + Sync {
     async fn token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError>;
     /// Revokes the live token(s) with this name; returns how many.
     async fn revoke_token(&self, name: &str) -> Result<u64, StoreError>;
+
+    // --- dashboard sessions ---
+    /// Stores a session opened with a token (only the session id's hash is
+    /// kept) and drops sessions that have expired.
+    async fn create_session(
+        &self,
+        session_hash: &str,
+        token_id: i64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The session with this hash if it has not expired and its token is
+    /// not revoked.
+    async fn session_by_hash(&self, session_hash: &str) -> Result<Option<ApiSession>, StoreError>;
+    /// Ends a session (log-out); false if there was none.
+    async fn delete_session(&self, session_hash: &str) -> Result<bool, StoreError>;
+
     /// Accounts whose records are waiting for an employee, most records first.
     async fn unmatched(&self, limit: i64) -> Result<Vec<Unmatched>, StoreError>;
     /// Reported identity conflicts, newest first.

@@ -848,6 +848,54 @@ async fn api_tokens_are_kept_hashed_and_revocable() {
 }
 
 #[tokio::test]
+async fn sessions_expire_end_at_log_out_and_with_their_token() {
+    on_both("sessions", |store| async move {
+        let ops = store
+            .create_token("ops", "admin", "hash-ops")
+            .await
+            .unwrap();
+        let old = store
+            .create_token("old", "admin", "hash-old")
+            .await
+            .unwrap();
+        let in_12h = Utc::now() + chrono::Duration::hours(12);
+        store.create_session("s-ops", ops, in_12h).await.unwrap();
+        store.create_session("s-old", old, in_12h).await.unwrap();
+        store
+            .create_session("s-gone", ops, Utc::now() - chrono::Duration::seconds(1))
+            .await
+            .unwrap();
+
+        let s = store.session_by_hash("s-ops").await.unwrap().unwrap();
+        assert_eq!((s.token.id, s.token.role.as_str()), (ops, "admin"));
+        // stored timestamps round-trip to the second at least
+        assert!((s.expires_at - in_12h).num_seconds().abs() < 1);
+        assert!(s.created_at <= Utc::now());
+        assert!(store.session_by_hash("nope").await.unwrap().is_none());
+        assert!(
+            store.session_by_hash("s-gone").await.unwrap().is_none(),
+            "expired"
+        );
+
+        // revoking the token ends its sessions, not the others
+        store.revoke_token("old").await.unwrap();
+        assert!(store.session_by_hash("s-old").await.unwrap().is_none());
+        assert!(store.session_by_hash("s-ops").await.unwrap().is_some());
+
+        // log-out
+        assert!(store.delete_session("s-ops").await.unwrap());
+        assert!(!store.delete_session("s-ops").await.unwrap());
+        assert!(store.session_by_hash("s-ops").await.unwrap().is_none());
+
+        // creating a session drops the expired ones; the hash is unique
+        store.create_session("s-new", ops, in_12h).await.unwrap();
+        assert!(!store.delete_session("s-gone").await.unwrap(), "dropped");
+        assert!(store.create_session("s-new", ops, in_12h).await.is_err());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn deletes_are_soft_and_logged() {
     on_both("delete", |store| async move {
         let mut tx = store.begin().await.unwrap();

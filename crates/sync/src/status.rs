@@ -6,7 +6,7 @@ use hrhub_store::{Store, StoreError};
 use serde::Serialize;
 
 /// One (connector, stream) as an admin sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct StreamStatus {
     pub connector: String,
     pub stream: String,
@@ -31,13 +31,33 @@ pub struct StreamStatus {
     pub next_scheduled: Option<DateTime<Utc>>,
 }
 
-/// As [`connector_status`], for a connector with `enabled = false`.
+/// A disabled connector's streams (those configured, else those it has run
+/// before), each with its last known run and status `disabled`; one `*`
+/// row when nothing is known.
 pub async fn disabled_connector_status(
     store: &dyn Store,
     connector: &str,
-    streams: &[String],
+    configured: &[String],
 ) -> Result<Vec<StreamStatus>, StoreError> {
-    let mut out = connector_status(store, connector, streams).await?;
+    let mut names = configured.to_vec();
+    if names.is_empty() {
+        names = store
+            .runs(Some(connector), None, 1_000)
+            .await?
+            .into_iter()
+            .map(|r| r.stream)
+            .collect();
+        names.sort();
+        names.dedup();
+    }
+    let mut out = connector_status(store, connector, &names).await?;
+    if out.is_empty() {
+        out.push(StreamStatus {
+            connector: connector.to_string(),
+            stream: "*".to_string(),
+            ..Default::default()
+        });
+    }
     for s in &mut out {
         s.status = "disabled";
     }
