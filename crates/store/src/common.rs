@@ -365,7 +365,7 @@ impl StoreTx for Tx {
     async fn upsert_entity(&mut self, mapped: &MappedEntity, employee_id: Option<i64>, ctx: &WriteContext) -> Result<Upserted, StoreError> {
         let entity = mapped.entity;
         let names: Vec<&str> = mapped.fields.iter().map(|(n, _)| *n).collect();
-        let sql = sql::entity_upsert(entity, &names);
+        let sql = positional(sql::entity_upsert(entity, &names));
         let q = bind_entity_row(sqlx::query(&sql), mapped, employee_id, ctx, self.now)?;
         match q.fetch_optional(&mut *self.tx).await? {
             Some(row) => {
@@ -407,7 +407,7 @@ impl StoreTx for Tx {
                 end += 1;
             }
             let chunk = &writes[start..end];
-            let sql = sql::entity_upsert_rows(first.entity, &names, chunk.len());
+            let sql = positional(sql::entity_upsert_rows(first.entity, &names, chunk.len()));
             let mut q = sqlx::query(&sql);
             for w in chunk {
                 q = bind_entity_row(q, &w.mapped, w.employee_id, &w.ctx, self.now)?;

@@ -10,6 +10,11 @@ const BEGIN: &str = "BEGIN";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// PostgreSQL binds numbered parameters directly (see the SQLite twin).
+fn positional(sql: String) -> String {
+    sql
+}
+
 pub struct PostgresStore {
     pool: sqlx::PgPool,
 }

@@ -61,6 +61,11 @@ pub(crate) fn entity_upsert_rows(entity: EntityKind, fields: &[&str], rows: usiz
     let mut differs = vec![
         "cur.deleted_at IS NOT NULL".to_string(),
         "(cur.employee_id IS NULL AND excluded.employee_id IS NOT NULL)".to_string(),
+        // a newer version with the same content must still raise the
+        // version, or an older one arriving later would overwrite it
+        "(excluded.source_updated_at IS NOT NULL AND (cur.source_updated_at IS NULL \
+          OR excluded.source_updated_at > cur.source_updated_at))"
+            .to_string(),
     ];
     for f in fields {
         sets.push(format!("{f} = excluded.{f}"));

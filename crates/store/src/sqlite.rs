@@ -12,6 +12,48 @@ const BEGIN: &str = "BEGIN IMMEDIATE";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// Rewrites `$1, $2, … $N` (each once, in order) to anonymous `?`. SQLite
+/// finds a numbered parameter's name by a linear scan, and the driver asks
+/// for every parameter's name at each bind: a multi-row statement with
+/// thousands of numbered parameters binds in quadratic time (a quarter of
+/// a first sync's CPU in the profile); anonymous ones bind in linear time.
+/// Any other use of `$` leaves the statement as it is.
+fn positional(sql: String) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut expected = 1u64;
+    let mut rest = sql.as_str();
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let digits = rest[at + 1..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - at - 1);
+        if rest[at + 1..at + 1 + digits].parse::<u64>() != Ok(expected) {
+            return sql;
+        }
+        out.push('?');
+        expected += 1;
+        rest = &rest[at + 1 + digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbered_parameters_in_order_become_anonymous() {
+        assert_eq!(
+            super::positional("INSERT INTO t VALUES ($1, $2), ($3, $4)".into()),
+            "INSERT INTO t VALUES (?, ?), (?, ?)"
+        );
+        // reused or out-of-order parameters keep their numbers
+        let reused = "UPDATE t SET a = $1 WHERE b = $1".to_string();
+        assert_eq!(super::positional(reused.clone()), reused);
+        let swapped = "SELECT $2, $1".to_string();
+        assert_eq!(super::positional(swapped.clone()), swapped);
+    }
+}
+
 /// The SQLite store (WAL journal, NORMAL sync: durable at each checkpoint of
 /// the WAL, and a crash loses at most the last commits, never consistency).
 pub struct SqliteStore {
