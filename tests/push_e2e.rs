@@ -203,3 +203,123 @@ async fn signed_pushes_land_once_and_forged_ones_leave_no_trace() {
     assert_eq!(res.text().await.unwrap(), "success");
     assert_eq!(events(&store, "wc").await, 1);
 }
+
+/// Peak resident memory of a process (VmHWM), in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib / 1024
+}
+
+/// Issue 6, item 8: oversized, deeply nested, non-UTF-8 and entity-bomb
+/// deliveries are refused (4xx, problem+json) with bounded memory, nothing
+/// is stored, and the process keeps serving — including when the hostile
+/// content is correctly signed and encrypted, so it reaches the parser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_deliveries_are_refused_with_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let dt = MockDingTalk::start(DtOptions::default()).await;
+    let wc = MockWeCom::start(WcOptions::default()).await;
+    let port = free_port();
+    let config = config(dir.path(), port, &dt, &wc);
+    let server = serve(&config, port).await;
+    let store = open_store(dir.path()).await;
+    let dt_url = format!("{}/webhooks/dt", server.url);
+    let wc_url = format!("{}/webhooks/wc", server.url);
+    let d = dt.options();
+    let crypto = CallbackCrypto::new(&d.webhook_token, &d.webhook_aes_key, &d.app_key).unwrap();
+    let now_ms = || chrono::Utc::now().timestamp_millis().to_string();
+    let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    let deep_object = format!("{}{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
+    let bomb = r#"<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lolololololololololol">
+<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+<!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+<!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+<!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+<!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+<!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<xml><ToUserName>&lol9;</ToUserName><Event>&lol9;</Event><ChangeType>update_user</ChangeType><UserID>&lol9;</UserID></xml>"#;
+
+    let mut cases: Vec<(&str, String, PushRequest)> = vec![
+        (
+            "20 MB body",
+            dt_url.clone(),
+            PushRequest {
+                body: vec![b'{'; 20 * 1024 * 1024],
+                ..dt.delivery(&serde_json::json!({}))
+            },
+        ),
+        (
+            "outer JSON 10,000 deep",
+            dt_url.clone(),
+            PushRequest {
+                body: deep.clone().into_bytes(),
+                ..dt.delivery(&serde_json::json!({}))
+            },
+        ),
+        (
+            "invalid UTF-8",
+            dt_url.clone(),
+            PushRequest {
+                body: vec![0xff, 0xfe, b'{', 0xc3, 0x28, b'}'],
+                ..dt.delivery(&serde_json::json!({}))
+            },
+        ),
+        (
+            "signed event JSON 10,000 deep",
+            dt_url.clone(),
+            signed_delivery(&crypto, deep_object.as_bytes(), &now_ms(), "n1"),
+        ),
+        (
+            "signed invalid UTF-8 event",
+            dt_url.clone(),
+            signed_delivery(&crypto, &[0xff, 0xfe, 0xc3, 0x28], &now_ms(), "n2"),
+        ),
+        (
+            "entity bomb in the outer XML",
+            wc_url.clone(),
+            PushRequest {
+                body: bomb.as_bytes().to_vec(),
+                ..wc.callback_post("<xml/>")
+            },
+        ),
+        (
+            "signed entity bomb inside the encrypted XML",
+            wc_url.clone(),
+            wc.callback_post(bomb),
+        ),
+    ];
+    for (what, url, request) in cases.drain(..) {
+        let res = post(&url, &request).await;
+        let status = res.status().as_u16();
+        assert!(
+            (400..500).contains(&status),
+            "{what}: refused with a client error, got {status}"
+        );
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/problem+json",
+            "{what}"
+        );
+        let health = reqwest::get(format!("{}/healthz", server.url))
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 200, "still serving after: {what}");
+    }
+    assert_eq!(events(&store, "dt").await, 0, "nothing hostile stored");
+    assert_eq!(events(&store, "wc").await, 0, "nothing hostile stored");
+    let peak = peak_rss_mib(server.pid());
+    assert!(
+        peak < 150,
+        "peak memory {peak} MiB: bodies are not buffered whole or expanded"
+    );
+}

@@ -116,6 +116,7 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .fallback(|| async {
             Problem::new(404, "Not found", "no such route; see /api/v1/openapi.json")
         })
+        .layer(axum::middleware::from_fn(problem::plain_errors_as_problems))
         .layer(from_fn_with_state(state.clone(), metrics::track_http))
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
         .layer(axum::Extension(Arc::new(doc.clone())))

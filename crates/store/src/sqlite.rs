@@ -38,22 +38,6 @@ fn positional(sql: String) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn numbered_parameters_in_order_become_anonymous() {
-        assert_eq!(
-            super::positional("INSERT INTO t VALUES ($1, $2), ($3, $4)".into()),
-            "INSERT INTO t VALUES (?, ?), (?, ?)"
-        );
-        // reused or out-of-order parameters keep their numbers
-        let reused = "UPDATE t SET a = $1 WHERE b = $1".to_string();
-        assert_eq!(super::positional(reused.clone()), reused);
-        let swapped = "SELECT $2, $1".to_string();
-        assert_eq!(super::positional(swapped.clone()), swapped);
-    }
-}
-
 /// The SQLite store (WAL journal, NORMAL sync: durable at each checkpoint of
 /// the WAL, and a crash loses at most the last commits, never consistency).
 pub struct SqliteStore {
@@ -80,3 +64,19 @@ impl SqliteStore {
 }
 
 include!("common.rs");
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbered_parameters_in_order_become_anonymous() {
+        assert_eq!(
+            super::positional("INSERT INTO t VALUES ($1, $2), ($3, $4)".into()),
+            "INSERT INTO t VALUES (?, ?), (?, ?)"
+        );
+        // reused or out-of-order parameters keep their numbers
+        let reused = "UPDATE t SET a = $1 WHERE b = $1".to_string();
+        assert_eq!(super::positional(reused.clone()), reused);
+        let swapped = "SELECT $2, $1".to_string();
+        assert_eq!(super::positional(swapped.clone()), swapped);
+    }
+}
