@@ -1,6 +1,6 @@
 //! Dashboard log-in over HTTP: the session cookie's flags, what it opens
 //! (admin routes only), log-out, revoked tokens ending sessions, and the
-//! CSRF rule for changes made with the cookie.
+//! CSRF rule for changes made with the cookie; and per-token request budgets.
 
 use hrhub_mapping::MappingSet;
 use hrhub_server::auth::{generate_token, hash_token};
@@ -269,4 +269,45 @@ async fn the_cookie_is_secure_behind_https() {
         flags.contains("Max-Age=3600") && flags.ends_with("; Secure"),
         "{flags}"
     );
+}
+
+/// Issue 6, item 14: a token over its budget gets 429 problem+json with
+/// Retry-After; other tokens keep theirs; the budget refills with time.
+#[tokio::test]
+async fn over_budget_tokens_get_429_with_retry_after() {
+    let hub = start(|state| {
+        state.rate_limits = Arc::new(hrhub_server::auth::RateLimits::new(2, 5));
+    })
+    .await;
+    let greedy = hub.token("greedy", "reader").await;
+    let polite = hub.token("polite", "reader").await;
+    let get = |token: &str| {
+        hub.client
+            .get(format!("{}/api/v1/employees", hub.base))
+            .bearer_auth(token)
+            .send()
+    };
+    let mut refused = None;
+    for _ in 0..20 {
+        let res = get(&greedy).await.unwrap();
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(res);
+            break;
+        }
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let refused = refused.expect("20 requests at once never exceeded a burst of 5");
+    assert_eq!(
+        refused.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    let wait: u64 = refused.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=5).contains(&wait), "Retry-After {wait}");
+    assert_eq!(get(&polite).await.unwrap().status(), StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    assert_eq!(get(&greedy).await.unwrap().status(), StatusCode::OK);
 }
