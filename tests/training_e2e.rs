@@ -176,18 +176,6 @@ async fn counts(config: &Path) -> HashMap<(String, String), Value> {
         .collect()
 }
 
-async fn rows(store: &SqliteStore, kind: EntityKind) -> Vec<Map<String, Value>> {
-    let mut rows = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = store.entity_rows(kind, after, 5_000).await.unwrap();
-        let Some(last) = page.last() else { break };
-        after = last["id"].as_i64().unwrap();
-        rows.extend(page);
-    }
-    rows
-}
-
 /// Who a learner is: a person of the company, or an outsider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Learner {
@@ -331,7 +319,7 @@ async fn training_results_from_three_platforms_land_on_the_rosters_employees() {
     let store = open_store(dir.path()).await;
     // the roster made the employees; Moodle's users were matched to them
     // and outsiders (no 工号 on Moodle) made none
-    let employees = rows(&store, EntityKind::Employee).await;
+    let employees = all_rows(&store, EntityKind::Employee).await;
     assert_eq!(employees.len(), PEOPLE);
     let employee_of: HashMap<&str, i64> = employees
         .iter()
@@ -346,7 +334,7 @@ async fn training_results_from_three_platforms_land_on_the_rosters_employees() {
     // every result is on its learner's employee, or on no one when the
     // learner is an outsider or known to the LRS only by a hashed mbox
     let directory = Directory::read(&mocks, &company, &outsiders, &store).await;
-    let results = rows(&store, EntityKind::TrainingResult).await;
+    let results = all_rows(&store, EntityKind::TrainingResult).await;
     let mut per_connector: HashMap<&str, (usize, usize)> = HashMap::new();
     let mut expected_unmatched: HashMap<(String, Learner), i64> = HashMap::new();
     let mut wrong = Vec::new();

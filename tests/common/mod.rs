@@ -133,7 +133,8 @@ pub async fn snapshot(store: &dyn Store) -> Vec<(EntityKind, Vec<Map<String, Val
     out
 }
 
-async fn all_rows(store: &dyn Store, kind: EntityKind) -> Vec<Map<String, Value>> {
+/// Every row of an entity table, oldest id first.
+pub async fn all_rows(store: &dyn Store, kind: EntityKind) -> Vec<Map<String, Value>> {
     let mut rows = Vec::new();
     let mut after = 0;
     loop {
