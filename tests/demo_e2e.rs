@@ -64,6 +64,7 @@ fn check_summary(out: &str) {
 async fn demo_once_syncs_everything_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = demo(dir.path(), true);
+    cmd.env("HRHUB_LOG", "debug");
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();
@@ -75,6 +76,57 @@ async fn demo_once_syncs_everything_and_exits() {
     );
     check_summary(&text);
     assert!(!text.contains("admin token"), "{text}");
+    secrets_stay_out_of(
+        &format!("{text}{}", String::from_utf8_lossy(&out.stderr)),
+        dir.path(),
+    )
+    .await;
+}
+
+/// Issue 6, item 16: with DEBUG logging on, no credential from the config
+/// (tokens, secrets, passwords, AES keys) and no employee's phone number
+/// appears in what the hub printed or logged.
+async fn secrets_stay_out_of(output: &str, dir: &std::path::Path) {
+    let config: toml::Table =
+        toml::from_str(&std::fs::read_to_string(dir.join("hrhub.toml")).unwrap()).unwrap();
+    let mut secrets = Vec::new();
+    fn collect(value: &toml::Value, key: &str, out: &mut Vec<String>) {
+        match value {
+            toml::Value::Table(t) => t.iter().for_each(|(k, v)| collect(v, k, out)),
+            toml::Value::Array(a) => a.iter().for_each(|v| collect(v, key, out)),
+            toml::Value::String(s)
+                if ["token", "secret", "password", "aes_key"]
+                    .iter()
+                    .any(|word| key.contains(word)) =>
+            {
+                out.push(s.clone())
+            }
+            _ => {}
+        }
+    }
+    collect(&toml::Value::Table(config), "", &mut secrets);
+    assert!(
+        secrets.len() >= 8,
+        "the demo config has credentials: {secrets:?}"
+    );
+    let store = open_store(dir).await;
+    let mobiles: Vec<String> = all_rows(&store, hrhub_model::EntityKind::Employee)
+        .await
+        .iter()
+        .filter_map(|e| e["mobile"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        !mobiles.is_empty(),
+        "the demo's employees have phone numbers"
+    );
+    assert!(output.contains("DEBUG"), "debug logging was on");
+    for secret in secrets.iter().chain(&mobiles) {
+        let local = secret.trim_start_matches("+86");
+        assert!(
+            !output.contains(local),
+            "`{secret}` appears in the demo's output or log"
+        );
+    }
 }
 
 /// Kills and reaps the demo if the test ends early.
