@@ -185,10 +185,19 @@ fn protocol(message: impl Into<String>) -> ConnectorError {
     ConnectorError::protocol("moodle", message)
 }
 
-fn bad_cursor(stream: &str, raw: &str, e: impl std::fmt::Display) -> ConnectorError {
-    ConnectorError::Config(format!(
-        "stored {stream} cursor {raw:?} is not understood ({e}); reset the stream's cursor"
-    ))
+/// A stream's saved cursor, or its start when there is none.
+fn parse_cursor<T: serde::de::DeserializeOwned + Default>(
+    stream: &str,
+    cursor: Option<&str>,
+) -> Result<T, ConnectorError> {
+    match cursor {
+        None => Ok(T::default()),
+        Some(raw) => serde_json::from_str(raw).map_err(|e| {
+            ConnectorError::Config(format!(
+                "stored {stream} cursor {raw:?} is not understood ({e}); reset the stream's cursor"
+            ))
+        }),
+    }
 }
 
 /// An integer Moodle may send as a number or as numeric text.
@@ -353,18 +362,8 @@ async fn completions(
     cursor: Option<&str>,
 ) -> Result<Page, ConnectorError> {
     const STREAM: &str = "course_completions";
-    let mut state: CompletionsCursor = match cursor {
-        None => CompletionsCursor::default(),
-        Some(raw) => serde_json::from_str(raw).map_err(|e| bad_cursor(STREAM, raw, e))?,
-    };
-    let scan = match &state.scan {
-        Some(s) => s.clone(),
-        None => {
-            let s = new_scan();
-            state.scan = Some(s.clone());
-            s
-        }
-    };
+    let mut state: CompletionsCursor = parse_cursor(STREAM, cursor)?;
+    let scan = state.scan.get_or_insert_with(new_scan).clone();
     let all = learners(client, settings, caches, STREAM, &scan).await?;
     let start = all.partition_point(|l| Some(l.id) <= state.after_user);
     let batch = &all[start..(start + settings.users_per_page).min(all.len())];
@@ -614,18 +613,8 @@ async fn grades(
     cursor: Option<&str>,
 ) -> Result<Page, ConnectorError> {
     const STREAM: &str = "grades";
-    let mut state: GradesCursor = match cursor {
-        None => GradesCursor::default(),
-        Some(raw) => serde_json::from_str(raw).map_err(|e| bad_cursor(STREAM, raw, e))?,
-    };
-    let scan = match &state.scan {
-        Some(s) => s.clone(),
-        None => {
-            let s = new_scan();
-            state.scan = Some(s.clone());
-            s
-        }
-    };
+    let mut state: GradesCursor = parse_cursor(STREAM, cursor)?;
+    let scan = state.scan.get_or_insert_with(new_scan).clone();
     let catalog = catalog(client, caches, &scan).await?;
     // courses with quizzes, from the cursor's on
     let mut courses = catalog

@@ -34,15 +34,13 @@ pub struct HttpMetrics {
 }
 
 impl HttpMetrics {
-    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    fn observe(&self, method: String, route: String, status: u16, seconds: f64) {
         let slot = LATENCY_BUCKETS
             .iter()
             .position(|b| seconds <= *b)
             .unwrap_or(LATENCY_BUCKETS.len());
         let mut map = self.by_route.lock().expect("http metrics lock");
-        let h = map
-            .entry((method.to_string(), route.to_string(), status))
-            .or_default();
+        let h = map.entry((method, route, status)).or_default();
         h.buckets[slot] += 1;
         h.count += 1;
         h.sum += seconds;
@@ -81,8 +79,8 @@ pub async fn track_http(State(state): State<AppState>, req: Request, next: Next)
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(req).await;
     state.http.observe(
-        &method,
-        &route,
+        method,
+        route,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
