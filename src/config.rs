@@ -115,6 +115,9 @@ pub struct ConnectorEntry {
     pub schedule: Option<String>,
     /// Request timeout in seconds (default 60).
     pub timeout_secs: Option<u64>,
+    /// How many times a request that fails transiently (5xx, 429, timeout,
+    /// cut connection) is tried before the stream fails (default 8).
+    pub max_attempts: Option<u32>,
     /// Keys this connector's people are matched by, in order of trust
     /// (default `["employee_no", "email", "mobile"]`); an account already
     /// linked to an employee is matched by its link first.
@@ -173,6 +176,9 @@ impl Config {
         let mut seen = std::collections::HashSet::new();
         for (i, c) in self.connectors.iter().enumerate() {
             let at = format!("{file}: connector[{i}] (id `{}`)", c.id);
+            if c.max_attempts == Some(0) {
+                bail!("{at}: key `max_attempts` must be at least 1 (default 8)");
+            }
             if c.id.is_empty()
                 || !c
                     .id

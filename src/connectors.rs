@@ -24,6 +24,9 @@ pub fn build(entry: &ConnectorEntry) -> Result<ConnectorHandle> {
     if let Some(secs) = entry.timeout_secs {
         http.timeout = Duration::from_secs(secs);
     }
+    if let Some(attempts) = entry.max_attempts {
+        http.retry.max_attempts = attempts;
+    }
     let source: Arc<dyn hrhub_connector::Source> = match entry.kind.as_str() {
         "zendesk" => {
             let config: hrhub_zendesk::ZendeskConfig = connector_settings(entry)?;

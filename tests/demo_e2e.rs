@@ -87,6 +87,18 @@ async fn demo_once_syncs_everything_and_exits() {
 /// (tokens, secrets, passwords, AES keys) and no employee's phone number
 /// appears in what the hub printed or logged.
 async fn secrets_stay_out_of(output: &str, dir: &std::path::Path) {
+    assert!(output.contains("DEBUG"), "debug logging was on");
+    for secret in sensitive_values(dir).await {
+        let local = secret.trim_start_matches("+86");
+        assert!(
+            !output.contains(local),
+            "`{secret}` appears in the demo's output or log"
+        );
+    }
+}
+
+/// The demo config's credentials and its employees' phone numbers.
+async fn sensitive_values(dir: &std::path::Path) -> Vec<String> {
     let config: toml::Table =
         toml::from_str(&std::fs::read_to_string(dir.join("hrhub.toml")).unwrap()).unwrap();
     let mut secrets = Vec::new();
@@ -119,14 +131,8 @@ async fn secrets_stay_out_of(output: &str, dir: &std::path::Path) {
         !mobiles.is_empty(),
         "the demo's employees have phone numbers"
     );
-    assert!(output.contains("DEBUG"), "debug logging was on");
-    for secret in secrets.iter().chain(&mobiles) {
-        let local = secret.trim_start_matches("+86");
-        assert!(
-            !output.contains(local),
-            "`{secret}` appears in the demo's output or log"
-        );
-    }
+    secrets.extend(mobiles);
+    secrets
 }
 
 /// Kills and reaps the demo if the test ends early.
@@ -227,6 +233,50 @@ async fn demo_serves_the_api_with_the_token_it_prints_until_sigterm() {
         })
         .count();
     assert!(partners >= 3, "{unmatched}");
+
+    // Issue 6, item 16: no API response an admin can read carries a
+    // credential or a phone number; every GET route of the OpenAPI document
+    let doc: Value = get("/api/v1/openapi.json", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let employee_id = get("/api/v1/employees?limit=1", Some(&token))
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["data"][0]["id"]
+        .clone();
+    let mut bodies = String::new();
+    let mut crawled = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if item.get("get").is_none() || path == "/" {
+            continue;
+        }
+        let concrete = path.replace("{id}", &employee_id.to_string());
+        let query = if path.contains("performance") || path.contains("probation") {
+            "?from=2020-01-01&to=2030-01-01"
+        } else {
+            ""
+        };
+        let response = get(&format!("{concrete}{query}"), Some(&token))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "GET {concrete}{query}");
+        bodies.push_str(&response.text().await.unwrap());
+        crawled += 1;
+    }
+    assert!(crawled >= 15, "{crawled} routes crawled");
+    assert!(bodies.contains("*******"), "phone numbers are shown masked");
+    for secret in sensitive_values(dir.path()).await {
+        let local = secret.trim_start_matches("+86");
+        assert!(
+            !bodies.contains(local),
+            "`{secret}` appears in an API response"
+        );
+    }
 
     // SIGTERM stops it cleanly
     let pid = demo.0.id().to_string();

@@ -1,10 +1,15 @@
-//! Token expiry and rate limiting in the middle of a DingTalk sync, through
-//! the real binary: the store ends exactly as after an undisturbed sync.
+//! Source faults in the middle of a sync, through the real binary: token
+//! expiry and rate limiting (DingTalk), hung connections, connections cut
+//! mid-body and a token revoked mid-sync (Zendesk). Faults that pass leave
+//! the store exactly as an undisturbed sync; faults that do not fail the
+//! stream with the error shown and only whole pages committed.
 
 mod common;
 
 use common::*;
 use hrhub_dingtalk::mock::{MockDingTalk, MockHandle, MockOptions};
+use hrhub_model::EntityKind;
+use hrhub_store::Store;
 
 fn dingtalk_config(dir: &std::path::Path, mock: &MockHandle, rps: u32) -> std::path::PathBuf {
     let o = mock.options();
@@ -86,4 +91,162 @@ async fn expiring_tokens_and_rate_limits_lose_and_duplicate_nothing() {
         assert!(want == have, "{kind}: rows differ");
     }
     change_log_len(&store).await;
+}
+
+/// A Zendesk config with pages of 100 tickets, a 2 s request timeout and
+/// `attempts` tries per request.
+fn zendesk_config(
+    dir: &std::path::Path,
+    mock: &hrhub_zendesk::MockHandle,
+    attempts: u32,
+) -> std::path::PathBuf {
+    let path = write_config(
+        dir,
+        mock,
+        &format!("page_size = 100\nmax_attempts = {attempts}"),
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("timeout_secs = 10"));
+    std::fs::write(&path, text.replace("timeout_secs = 10", "timeout_secs = 2")).unwrap();
+    path
+}
+
+async fn sync_tickets(config: &std::path::Path) -> std::process::Output {
+    hrhub(
+        config,
+        &["sync", "--connector", "zd", "--stream", "tickets"],
+    )
+    .await
+}
+
+/// Issue 6, item 6: a hung connection (only the client's timeout gets out)
+/// and connections cut halfway through a page's body are retried; the
+/// store ends exactly as after an undisturbed sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_and_cut_connections_are_retried_and_change_nothing() {
+    use hrhub_connector::mock_server::TransportFault;
+    let calm_dir = tempfile::tempdir().unwrap();
+    let calm = mock(1_000).await;
+    let out = sync_tickets(&zendesk_config(calm_dir.path(), &calm, 8)).await;
+    assert!(out.status.success(), "{}", stdout(&out));
+    let expected = snapshot(&open_store(calm_dir.path()).await).await;
+
+    for (fault, count) in [(TransportFault::Hang, 1), (TransportFault::ResetMidBody, 3)] {
+        let dir = tempfile::tempdir().unwrap();
+        let stormy = mock(1_000).await;
+        stormy.transport_fault(fault, 4, count);
+        let started = std::time::Instant::now();
+        let out = sync_tickets(&zendesk_config(dir.path(), &stormy, 8)).await;
+        assert!(out.status.success(), "{fault:?}: {}", stdout(&out));
+        if fault == TransportFault::Hang {
+            assert!(
+                started.elapsed() >= std::time::Duration::from_secs(2),
+                "the timeout fired"
+            );
+        }
+        let exports = stormy
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/incremental/tickets"))
+            .count();
+        assert_eq!(
+            exports,
+            10 + count as usize,
+            "{fault:?}: each faulty request was sent again once"
+        );
+        assert_eq!(
+            snapshot(&open_store(dir.path()).await).await,
+            expected,
+            "{fault:?}: the store differs from an undisturbed sync"
+        );
+    }
+}
+
+/// Issue 6, item 6: cut connections that do not pass. Retries are bounded,
+/// the stream fails with the error shown, and what was committed is whole
+/// pages only, with the cursor right after them: the next sync completes
+/// the store without a repeat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_faults_fail_the_stream_and_leave_only_whole_pages() {
+    use hrhub_connector::mock_server::TransportFault;
+    let dir = tempfile::tempdir().unwrap();
+    let stormy = mock(1_000).await;
+    let config = zendesk_config(dir.path(), &stormy, 3);
+    stormy.transport_fault(TransportFault::ResetMidBody, 4, u32::MAX);
+    let out = sync_tickets(&config).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let status = status_json(&config).await;
+    let tickets = status["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stream"] == "tickets")
+        .unwrap()
+        .clone();
+    // failed after committing whole pages: `partial`, with the error shown
+    assert_eq!(tickets["status"], "partial");
+    let error = tickets["last_run"]["error"].as_str().unwrap();
+    assert!(error.contains("gave up after 3 attempts"), "{error}");
+    let store = open_store(dir.path()).await;
+    assert_eq!(
+        store
+            .entity_counts(EntityKind::TicketActivity)
+            .await
+            .unwrap()
+            .0,
+        400,
+        "four whole pages, nothing of the fifth"
+    );
+    assert_eq!(tickets["last_run"]["counts"]["upserted"], 400);
+
+    stormy.transport_fault(TransportFault::ResetMidBody, 0, 0);
+    let changes = change_log_len(&store).await;
+    let out = sync_tickets(&config).await;
+    assert!(out.status.success(), "{}", stdout(&out));
+    let c = last_counts(&status_json(&config).await, "tickets");
+    assert_eq!(
+        (c["fetched"].as_i64(), c["upserted"].as_i64()),
+        (Some(600), Some(600)),
+        "{c}"
+    );
+    assert_eq!(change_log_len(&store).await, changes + 600);
+}
+
+/// Issue 6, item 6: the API token is revoked while a sync runs. The stream
+/// fails with a clear auth error after exactly one refused request (an API
+/// token cannot be refreshed; OAuth tokens get one refresh, see the
+/// connector's tests), and no retry storm follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_mid_sync_fails_clearly_without_a_retry_storm() {
+    let dir = tempfile::tempdir().unwrap();
+    let zd = mock(1_000).await;
+    let config = zendesk_config(dir.path(), &zd, 8);
+    zd.fail_after(3, u32::MAX, 401);
+    let out = sync_tickets(&config).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let c = last_counts(&status_json(&config).await, "tickets");
+    assert_eq!(
+        c["upserted"], 300,
+        "the pages before the revocation stay: {c}"
+    );
+    let refused: Vec<_> = zd
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 401)
+        .collect();
+    assert_eq!(refused.len(), 1, "one refused request, then stop");
+    let status = status_json(&config).await;
+    let error = status["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stream"] == "tickets")
+        .unwrap()["last_run"]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("authentication failed") && error.contains("credentials"),
+        "{error}"
+    );
 }

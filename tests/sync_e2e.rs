@@ -213,3 +213,136 @@ async fn a_refused_token_fails_the_stream_with_a_clear_error_in_status() {
         "no retry storm on 401"
     );
 }
+
+/// Issue 6, item 3: many records share the newest cursor timestamp, split
+/// across pages; then more are written with that same timestamp. Every one
+/// is taken, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_sharing_the_newest_cursor_timestamp_are_all_taken_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = mock(2_000).await;
+    // pages of 100 tickets, so the shared second spans page boundaries
+    let config = write_config(dir.path(), &mock, "page_size = 100");
+    mock.freeze_clock();
+    let tickets = mock.add_tickets(250);
+    let rated = mock.add_ratings(150);
+    assert_eq!(rated.len(), 150, "the mock has solved tickets to rate");
+    mock.advance(60); // the shared second is now exactly at the export's horizon
+    let out = hrhub(&config, &["sync"]).await;
+    assert!(out.status.success(), "{}", stdout(&out));
+    let store = open_store(dir.path()).await;
+    assert_eq!(
+        store
+            .entity_counts(EntityKind::TicketActivity)
+            .await
+            .unwrap()
+            .0,
+        2_250
+    );
+    let activity = all_rows(&store, EntityKind::TicketActivity).await;
+    for id in &tickets {
+        assert!(
+            activity.iter().any(|r| r["ticket_id"] == id.to_string()),
+            "ticket {id} of the shared second is missing"
+        );
+    }
+    let ratings_before = store
+        .entity_counts(EntityKind::SatisfactionRating)
+        .await
+        .unwrap()
+        .0;
+    let rows = all_rows(&store, EntityKind::SatisfactionRating).await;
+    for id in &rated {
+        assert!(
+            rows.iter().any(|r| r["rating_id"] == id.to_string()),
+            "rating {id} of the shared second is missing"
+        );
+    }
+
+    // the clock has not moved: 60 more ratings get the very same created_at
+    let more = mock.add_ratings(60);
+    assert_eq!(more.len(), 60);
+    let out = hrhub(
+        &config,
+        &[
+            "sync",
+            "--connector",
+            "zd",
+            "--stream",
+            "satisfaction_ratings",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stdout(&out));
+    let c = last_counts(&status_json(&config).await, "satisfaction_ratings");
+    assert_eq!(c["upserted"], 60, "only the new ones are written: {c}");
+    assert_eq!(
+        store
+            .entity_counts(EntityKind::SatisfactionRating)
+            .await
+            .unwrap()
+            .0,
+        ratings_before + 60,
+        "no rating twice, none missing"
+    );
+
+    // and once more with nothing new: nothing taken twice
+    let out = hrhub(&config, &["sync"]).await;
+    assert!(out.status.success());
+    let status = status_json(&config).await;
+    for stream in ["tickets", "satisfaction_ratings"] {
+        assert_eq!(last_counts(&status, stream)["upserted"], 0, "{stream}");
+    }
+}
+
+/// Issue 6, item 5: tickets deleted upstream (the export shows them once
+/// more with status `deleted`) are soft-deleted and appear in the change
+/// feed as deletes; they stop counting for anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_tickets_are_soft_deleted_and_appear_in_the_change_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = mock(300).await;
+    let config = write_config(dir.path(), &mock, "");
+    let sync = || {
+        hrhub(
+            &config,
+            &["sync", "--connector", "zd", "--stream", "tickets"],
+        )
+    };
+    assert!(sync().await.status.success());
+    let store = open_store(dir.path()).await;
+    let before = change_log_len(&store).await;
+
+    mock.delete_tickets(&[3, 30, 300]);
+    mock.advance(61);
+    let out = sync().await;
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(
+        store
+            .entity_counts(EntityKind::TicketActivity)
+            .await
+            .unwrap()
+            .0,
+        297
+    );
+    let changes = store.changes(before, 100).await.unwrap();
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    assert!(changes
+        .iter()
+        .all(|c| c.op == hrhub_model::ChangeOp::Delete && c.entity == EntityKind::TicketActivity));
+    // a re-export of the same deleted tickets changes nothing
+    let out = hrhub(
+        &config,
+        &[
+            "sync",
+            "--connector",
+            "zd",
+            "--stream",
+            "tickets",
+            "--full-refresh",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(change_log_len(&store).await, before + 3);
+}

@@ -114,6 +114,12 @@ impl Source for DingTalk {
         STREAMS.iter().map(|s| s.to_string()).collect()
     }
 
+    /// The org walk enumerates every department and member in scope, so a
+    /// completed walk proves who is gone (a missed leave event included).
+    fn reconciles(&self, stream: &str) -> bool {
+        matches!(stream, "departments" | "users")
+    }
+
     /// Fetches both tokens and reads the root department and its children.
     async fn check(&self) -> Result<CheckReport, ConnectorError> {
         let mut details = vec![format!("reached {}", self.client.oapi_base())];

@@ -99,6 +99,12 @@ impl Source for WeCom {
         streams
     }
 
+    /// The org walk enumerates every department and member in scope, so a
+    /// completed walk proves who is gone (a missed leave event included).
+    fn reconciles(&self, stream: &str) -> bool {
+        matches!(stream, "departments" | "users")
+    }
+
     /// Both secrets' tokens, member enumeration, and a one-member check-in
     /// read of today (proves the app may read 打卡 data).
     async fn check(&self) -> Result<CheckReport, ConnectorError> {

@@ -20,7 +20,7 @@ use axum::Router;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
-use hrhub_connector::mock_server::MockServer;
+use hrhub_connector::mock_server::{with_fault, FaultPlan, MockServer, TransportFault};
 use hrhub_connector::synthetic::mix;
 use hrhub_connector::synthetic::{Company, Platform};
 use serde_json::{json, Value};
@@ -153,13 +153,50 @@ impl MockHandle {
 
     /// Moves the virtual clock forward (e.g. past the export's one-minute delay).
     pub fn advance(&self, secs: i64) {
-        self.state().clock_offset += secs;
+        let mut s = self.state();
+        s.clock_offset += secs;
+        if let Some(frozen) = &mut s.frozen_at {
+            *frozen += secs;
+        }
+    }
+
+    /// Stops the virtual clock at its current second (only `advance` moves
+    /// it), so later writes share a timestamp with earlier ones.
+    pub fn freeze_clock(&self) {
+        let mut s = self.state();
+        s.frozen_at = Some(s.now());
+    }
+
+    /// Deletes tickets: the incremental export then shows them with status
+    /// `deleted` at the virtual now, as Zendesk does.
+    pub fn delete_tickets(&self, ids: &[u64]) {
+        let mut s = self.state();
+        for &id in ids {
+            if s.ticket(id).is_some() {
+                s.tickets[id as usize - 1].status = 6;
+                s.bump(id);
+            }
+        }
     }
 
     /// Updates `n` tickets (not closed): next status, `updated_at` and
     /// `generated_timestamp` = virtual now. Returns their ids.
     pub fn touch_tickets(&self, n: usize) -> Vec<u64> {
         self.state().touch_tickets(n)
+    }
+
+    /// The ids of the tickets an export cursor has passed (everything a
+    /// sync holding this cursor must have committed). `None` for a cursor
+    /// the mock did not issue.
+    pub fn tickets_passed(&self, cursor: &str) -> Option<Vec<u64>> {
+        let position = decode_position(cursor)?;
+        let s = self.state();
+        Some(
+            s.ticket_order
+                .range(..=position)
+                .map(|&(_, id)| id)
+                .collect(),
+        )
     }
 
     /// Creates `n` new tickets now. Returns their ids.
@@ -200,9 +237,21 @@ impl MockHandle {
         self.state().throttle = (n, retry_after_secs);
     }
 
+    /// After `skip` more requests, the next `count` get `fault` (a hang
+    /// or a connection cut mid-body) instead of a normal answer.
+    pub fn transport_fault(&self, fault: TransportFault, skip: u32, count: u32) {
+        self.state().transport.arm(fault, skip, count);
+    }
+
     /// The next `n` API requests answer `status` (e.g. 500, 503, 401).
     pub fn fail_next(&self, n: u32, status: u16) {
-        self.state().fail = (n, status);
+        self.fail_after(0, n, status);
+    }
+
+    /// After `skip` more API requests, the next `n` answer `status` (e.g. a
+    /// token revoked in the middle of a sync: 401 from then on).
+    pub fn fail_after(&self, skip: u32, n: u32, status: u16) {
+        self.state().fail = (skip, n, status);
     }
 
     /// Invalidates every access and refresh token and the API token.
@@ -276,7 +325,10 @@ impl MockHandle {
 // ---------------------------------------------------------------------------
 // Data
 
-const STATUSES: [&str; 6] = ["new", "open", "pending", "hold", "solved", "closed"];
+/// Index 6 is how the incremental export shows a deleted ticket.
+const STATUSES: [&str; 7] = [
+    "new", "open", "pending", "hold", "solved", "closed", "deleted",
+];
 const CHANNELS: [&str; 7] = [
     "email",
     "web",
@@ -403,6 +455,9 @@ impl Window {
 struct MockState {
     options: MockOptions,
     clock_offset: i64,
+    /// Set by [`MockHandle::freeze_clock`]: the virtual now stops here
+    /// (still moved by `advance`), so writes can share one timestamp.
+    frozen_at: Option<i64>,
     users: Vec<User>,
     agent_ids: Vec<u64>,
     /// Index `id - 1`.
@@ -419,7 +474,9 @@ struct MockState {
     refresh_tokens: HashMap<String, Option<String>>,
     token_counter: u64,
     touch_counter: u64,
-    fail: (u32, u16),
+    /// (requests to skip, requests to fail, status).
+    fail: (u32, u32, u16),
+    transport: FaultPlan,
     throttle: (u32, u64),
     throttle_json: bool,
     account: Window,
@@ -612,6 +669,7 @@ impl MockState {
         MockState {
             api_token: Some(options.api_token.clone()),
             clock_offset: now - real_now,
+            frozen_at: None,
             options,
             users,
             agent_ids,
@@ -623,7 +681,8 @@ impl MockState {
             refresh_tokens: HashMap::new(),
             token_counter: 0,
             touch_counter: 0,
-            fail: (0, 0),
+            fail: (0, 0, 0),
+            transport: FaultPlan::default(),
             throttle: (0, 0),
             throttle_json: false,
             account: Window::new(),
@@ -633,7 +692,8 @@ impl MockState {
     }
 
     fn now(&self) -> i64 {
-        Utc::now().timestamp() + self.clock_offset
+        self.frozen_at
+            .unwrap_or_else(|| Utc::now().timestamp() + self.clock_offset)
     }
 
     fn ticket(&self, id: u64) -> Option<&Ticket> {
@@ -659,7 +719,7 @@ impl MockState {
             self.touch_counter += 1;
             let id = 1 + mix(self.options.seed, self.touch_counter, 13) % total;
             let t = &self.tickets[id as usize - 1];
-            if t.status == 5 || touched.contains(&id) {
+            if t.status >= 5 || touched.contains(&id) {
                 continue; // closed tickets cannot change
             }
             self.bump(id);
@@ -972,22 +1032,25 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
             .into_owned()
             .collect();
 
-    let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
-    let response = if path == "/oauth/tokens" && parts.method == Method::POST {
-        state.token_endpoint(&parts.headers, &body)
-    } else if path.starts_with("/api/v2/") {
-        state.api(&parts.method, &parts.headers, &path, &query, &base)
-    } else {
-        error(StatusCode::NOT_FOUND, "InvalidEndpoint", "Not found")
+    let (response, fault) = {
+        let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let response = if path == "/oauth/tokens" && parts.method == Method::POST {
+            state.token_endpoint(&parts.headers, &body)
+        } else if path.starts_with("/api/v2/") {
+            state.api(&parts.method, &parts.headers, &path, &query, &base)
+        } else {
+            error(StatusCode::NOT_FOUND, "InvalidEndpoint", "Not found")
+        };
+        state.log.push(LoggedRequest {
+            method: parts.method.to_string(),
+            path: full_path,
+            query: parts.uri.query().map(str::to_string),
+            status: response.status().as_u16(),
+            at: Instant::now(),
+        });
+        (response, state.transport.next())
     };
-    state.log.push(LoggedRequest {
-        method: parts.method.to_string(),
-        path: full_path,
-        query: parts.uri.query().map(str::to_string),
-        status: response.status().as_u16(),
-        at: Instant::now(),
-    });
-    response
+    with_fault(fault, response).await
 }
 
 impl MockState {
@@ -999,10 +1062,12 @@ impl MockState {
         query: &HashMap<String, String>,
         base: &str,
     ) -> Response {
-        if self.fail.0 > 0 {
+        if self.fail.1 > 0 && self.fail.0 > 0 {
             self.fail.0 -= 1;
+        } else if self.fail.1 > 0 {
+            self.fail.1 -= 1;
             let status =
-                StatusCode::from_u16(self.fail.1).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                StatusCode::from_u16(self.fail.2).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             return if status == StatusCode::UNAUTHORIZED {
                 unauthorized()
             } else {

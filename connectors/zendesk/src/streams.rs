@@ -13,7 +13,7 @@
 use crate::client::{Budget, ZendeskClient};
 use chrono::{DateTime, Utc};
 use hrhub_connector::{ConnectorError, Page};
-use hrhub_model::RawRecord;
+use hrhub_model::{RawRecord, RecordOp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -167,7 +167,14 @@ async fn incremental(
                 );
             }
         }
-        records.push(RawRecord::upsert(resource, id, item));
+        // The export shows a deleted ticket once more, with status `deleted`.
+        let deleted =
+            resource == "tickets" && item.get("status").and_then(Value::as_str) == Some("deleted");
+        let mut record = RawRecord::upsert(resource, id, item);
+        if deleted {
+            record.op = RecordOp::Delete;
+        }
+        records.push(record);
     }
     tracing::debug!(
         stream = resource,

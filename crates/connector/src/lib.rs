@@ -72,6 +72,15 @@ pub trait Source: Send + Sync {
         )))
     }
 
+    /// True when every read of `stream` from the start (cursor `None`) to
+    /// `done` enumerates everything the platform holds, so a completed scan
+    /// proves that what it did not see was deleted upstream. Only full-scan
+    /// streams of platforms that do not report deletes qualify.
+    fn reconciles(&self, stream: &str) -> bool {
+        let _ = stream;
+        false
+    }
+
     /// The connector's event push receiver, when it has one configured.
     fn push(&self) -> Option<&dyn PushSource> {
         None

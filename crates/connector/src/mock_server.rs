@@ -67,3 +67,79 @@ impl Drop for MockServer {
         }
     }
 }
+
+/// A transport fault a mock injects instead of answering normally, as real
+/// networks and overloaded platforms do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportFault {
+    /// The request is read and never answered: only the client's timeout
+    /// gets it out.
+    Hang,
+    /// The status, headers and the first half of the body are sent, then
+    /// the connection is cut.
+    ResetMidBody,
+}
+
+/// Which of a mock's next requests get a [`TransportFault`]: the next
+/// `count` after skipping `skip`.
+#[derive(Debug, Default)]
+pub struct FaultPlan {
+    skip: u32,
+    count: u32,
+    fault: Option<TransportFault>,
+}
+
+impl FaultPlan {
+    pub fn arm(&mut self, fault: TransportFault, skip: u32, count: u32) {
+        *self = FaultPlan {
+            skip,
+            count,
+            fault: Some(fault),
+        };
+    }
+
+    /// The fault for the request arriving now, if any.
+    pub fn next(&mut self) -> Option<TransportFault> {
+        if self.count == 0 {
+            return None;
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+            return None;
+        }
+        self.count -= 1;
+        self.fault
+    }
+}
+
+/// Delivers `response` through `fault`.
+pub async fn with_fault(
+    fault: Option<TransportFault>,
+    response: axum::response::Response,
+) -> axum::response::Response {
+    match fault {
+        None => response,
+        Some(TransportFault::Hang) => std::future::pending().await,
+        Some(TransportFault::ResetMidBody) => {
+            let (mut parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let half = bytes.slice(..bytes.len() / 2);
+            // no length: the body is chunked, and the error ends the
+            // connection without its last chunk
+            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+            let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = vec![
+                Ok(half),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "mock: connection cut mid-body",
+                )),
+            ];
+            axum::response::Response::from_parts(
+                parts,
+                axum::body::Body::from_stream(futures::stream::iter(chunks)),
+            )
+        }
+    }
+}

@@ -111,4 +111,8 @@ pub struct StreamState {
     /// The newest source version timestamp (e.g. a ticket's `updated_at`)
     /// among the records the stream has mapped; now minus this is the lag.
     pub newest_source_at: Option<DateTime<Utc>>,
+    /// The reconciling full scan the stream is in the middle of (the id of
+    /// the run that started it); `None` between scans.
+    #[serde(default)]
+    pub scan_id: Option<i64>,
 }

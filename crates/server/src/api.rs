@@ -5,6 +5,7 @@
 //! the previous page's `next_cursor`. Ids never change and new rows get
 //! larger ones, so paging never skips or repeats a row while syncs write.
 
+use crate::redact::{mask_phone, redacted};
 use crate::{AppState, Problem};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -141,7 +142,7 @@ async fn list(state: &AppState, entity: EntityKind, p: ListParams) -> Result<Jso
                 .map(|id| id.to_string())
         })
         .flatten();
-    Ok(Json(json!({ "data": rows, "next_cursor": next })))
+    Ok(Json(json!({ "data": redacted(rows), "next_cursor": next })))
 }
 
 #[utoipa::path(get, path = "/api/v1/employees", tag = "hr", params(ListParams), security(("bearer" = [])), responses((status = 200, description = "Employees, id-paged"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
@@ -205,7 +206,7 @@ async fn employee(
     };
     let links = store.identity_links(id).await.map_err(store_error)?;
     employee.insert("identity_links".into(), json!(links));
-    Ok(Json(Value::Object(employee)))
+    Ok(Json(redacted(employee)))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -367,7 +368,7 @@ async fn quarantine(
         .quarantined(p.connector.as_deref(), limit(p.limit)?)
         .await
         .map_err(store_error)?;
-    Ok(Json(json!({ "data": entries })))
+    Ok(Json(json!({ "data": redacted(entries) })))
 }
 
 #[utoipa::path(get, path = "/api/v1/identity/conflicts", tag = "admin", security(("bearer" = []), ("session" = [])), responses((status = 200, description = "Identity conflicts, newest first"), (status = 400, description = "Bad parameters (problem+json)"), (status = 401, description = "No, unknown or revoked token"), (status = 403, description = "Role not allowed"), (status = 429, description = "Token budget spent")))]
@@ -377,7 +378,15 @@ async fn conflicts(State(state): State<AppState>) -> Result<Json<Value>, Problem
         .store()
         .conflicts(MAX_LIMIT)
         .await
-        .map_err(store_error)?;
+        .map_err(store_error)?
+        .into_iter()
+        .map(|mut c| {
+            if c.key == "mobile" {
+                c.value = mask_phone(&c.value);
+            }
+            c
+        })
+        .collect::<Vec<_>>();
     Ok(Json(json!({ "data": conflicts })))
 }
 
@@ -570,5 +579,5 @@ async fn unmatched(State(state): State<AppState>) -> Result<Json<Value>, Problem
         .unmatched(MAX_LIMIT)
         .await
         .map_err(store_error)?;
-    Ok(Json(json!({ "data": list })))
+    Ok(Json(json!({ "data": redacted(list) })))
 }

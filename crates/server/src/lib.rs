@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod metrics;
 mod problem;
+mod redact;
 pub mod session;
 mod webhooks;
 

@@ -7,7 +7,7 @@
 // serves both; only what genuinely differs lives in the backend files.
 
 use crate::sql;
-use crate::{ApiSession, ApiToken, EntityQuery, Landing, Unmatched, MatchKey, QuarantineEntry, RunTotals, EntityWrite, StoreError, StoreTx, StreamHoldings, Upserted, WriteContext};
+use crate::{ApiSession, ApiToken, EntityQuery, Landing, Unmatched, MatchKey, QuarantineEntry, RunTotals, EntityWrite, ScanGaps, StoreError, StoreTx, StreamHoldings, Upserted, WriteContext};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use hrhub_model::{
@@ -523,6 +523,60 @@ impl StoreTx for Tx {
         Ok(())
     }
 
+    async fn set_scan(&mut self, connector: &str, stream: &str, scan_id: Option<i64>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO stream_state (connector, stream, updated_at, scan_id) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (connector, stream) DO UPDATE SET scan_id = excluded.scan_id",
+        )
+        .bind(connector)
+        .bind(stream)
+        .bind(self.now)
+        .bind(scan_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn mark_seen(&mut self, connector: &str, stream: &str, scan_id: i64, external_ids: &[&str]) -> Result<(), StoreError> {
+        for chunk in external_ids.chunks(LAND_CHUNK) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new("UPDATE raw_records SET seen_scan = ");
+            qb.push_bind(scan_id)
+                .push(" WHERE connector = ")
+                .push_bind(connector)
+                .push(" AND stream = ")
+                .push_bind(stream)
+                .push(" AND external_id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn unseen_in_scan(&mut self, connector: &str, stream: &str, scan_id: i64) -> Result<ScanGaps, StoreError> {
+        let rows = sqlx::query(
+            "SELECT external_id, seen_scan FROM raw_records WHERE connector = $1 AND stream = $2 AND op <> 'delete' \
+             ORDER BY external_id",
+        )
+        .bind(connector)
+        .bind(stream)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut gaps = ScanGaps::default();
+        for row in rows {
+            let seen: Option<i64> = row.try_get(1)?;
+            if seen == Some(scan_id) {
+                gaps.seen += 1;
+            } else {
+                gaps.unseen.push(row.try_get(0)?);
+            }
+        }
+        Ok(gaps)
+    }
+
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         let Tx { mut tx, changes, now } = *self;
         if !changes.is_empty() {
@@ -686,7 +740,7 @@ impl crate::Store for ThisStore {
     }
 
     async fn stream_state(&self, connector: &str, stream: &str) -> Result<Option<StreamState>, StoreError> {
-        let row = sqlx::query("SELECT cursor, updated_at, newest_source_at FROM stream_state WHERE connector = $1 AND stream = $2")
+        let row = sqlx::query("SELECT cursor, updated_at, newest_source_at, scan_id FROM stream_state WHERE connector = $1 AND stream = $2")
             .bind(connector)
             .bind(stream)
             .fetch_optional(&self.pool)
@@ -698,6 +752,7 @@ impl crate::Store for ThisStore {
                 cursor: row.try_get("cursor")?,
                 updated_at: row.try_get("updated_at")?,
                 newest_source_at: row.try_get("newest_source_at")?,
+                scan_id: row.try_get("scan_id")?,
             })
         })
         .transpose()

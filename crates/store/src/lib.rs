@@ -184,6 +184,15 @@ pub struct ApiSession {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What a completed reconciling scan found missing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScanGaps {
+    /// External ids of live landed records the scan did not see, sorted.
+    pub unseen: Vec<String>,
+    /// How many live landed records it saw.
+    pub seen: usize,
+}
+
 /// A unit of work: everything written through it commits or rolls back
 /// together, including the stream cursor and the change log entries.
 #[async_trait]
@@ -300,6 +309,32 @@ pub trait StoreTx: Send {
         cursor: Option<&str>,
         newest: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
+
+    /// Records which reconciling full scan the stream is in (`None`: none).
+    async fn set_scan(
+        &mut self,
+        connector: &str,
+        stream: &str,
+        scan_id: Option<i64>,
+    ) -> Result<(), StoreError>;
+
+    /// Notes that scan `scan_id` saw these landed records (changed or not).
+    async fn mark_seen(
+        &mut self,
+        connector: &str,
+        stream: &str,
+        scan_id: i64,
+        external_ids: &[&str],
+    ) -> Result<(), StoreError>;
+
+    /// The live (not deleted) landed records of the stream that scan
+    /// `scan_id` did not see, and how many it did.
+    async fn unseen_in_scan(
+        &mut self,
+        connector: &str,
+        stream: &str,
+        scan_id: i64,
+    ) -> Result<ScanGaps, StoreError>;
 
     /// Appends the buffered change events (gap-free sequence) and commits.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

@@ -943,6 +943,81 @@ async fn deletes_are_soft_and_logged() {
 }
 
 #[tokio::test]
+async fn reconciling_scans_track_what_they_saw_across_transactions() {
+    on_both("scans", |store| async move {
+        let users = |ids: &[&str]| -> Vec<RawRecord> {
+            ids.iter()
+                .map(|id| RawRecord::upsert("users", *id, json!({ "userid": id })))
+                .collect()
+        };
+        let mut tx = store.begin().await.unwrap();
+        tx.land("dt", &users(&["a", "b", "c", "d"]), None)
+            .await
+            .unwrap();
+        // another stream and another connector are none of this scan's business
+        tx.land(
+            "dt",
+            &[RawRecord::upsert("departments", "a", json!({}))],
+            None,
+        )
+        .await
+        .unwrap();
+        tx.land("wc", &users(&["a"]), None).await.unwrap();
+        tx.set_scan("dt", "users", Some(7)).await.unwrap();
+        tx.mark_seen("dt", "users", 7, &["a"]).await.unwrap();
+        tx.commit().await.unwrap();
+        let state = store.stream_state("dt", "users").await.unwrap().unwrap();
+        assert_eq!(
+            state.scan_id,
+            Some(7),
+            "the scan id survives the transaction"
+        );
+        assert_eq!(state.cursor, None);
+
+        let mut tx = store.begin().await.unwrap();
+        tx.mark_seen("dt", "users", 7, &["c"]).await.unwrap();
+        let mut deleted = RawRecord::upsert("users", "d", json!({ "userid": "d" }));
+        deleted.op = hrhub_model::RecordOp::Delete;
+        tx.land("dt", &[deleted], None).await.unwrap();
+        let gaps = tx.unseen_in_scan("dt", "users", 7).await.unwrap();
+        assert_eq!(
+            gaps.unseen,
+            vec!["b".to_string()],
+            "already deleted records are not missing"
+        );
+        assert_eq!(gaps.seen, 2);
+        // a later scan has seen nothing yet
+        let gaps = tx.unseen_in_scan("dt", "users", 8).await.unwrap();
+        assert_eq!((gaps.unseen.len(), gaps.seen), (3, 0));
+        tx.set_cursor("dt", "users", Some("page-2"), None)
+            .await
+            .unwrap();
+        tx.set_scan("dt", "users", None).await.unwrap();
+        tx.commit().await.unwrap();
+        let state = store.stream_state("dt", "users").await.unwrap().unwrap();
+        assert_eq!(
+            (state.scan_id, state.cursor.as_deref()),
+            (None, Some("page-2"))
+        );
+
+        // rolled back with its batch
+        let mut tx = store.begin().await.unwrap();
+        tx.set_scan("dt", "users", Some(9)).await.unwrap();
+        drop(tx);
+        assert_eq!(
+            store
+                .stream_state("dt", "users")
+                .await
+                .unwrap()
+                .unwrap()
+                .scan_id,
+            None
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn quarantine_keeps_payload_and_reason() {
     on_both("quarantine", |store| async move {
         let rec = RawRecord::upsert("tickets", "7", json!({"id": 7, "created_at": "not a date"}));

@@ -493,19 +493,25 @@ impl SyncEngine {
         run_id: i64,
         counts: &mut RunCounts,
     ) -> Result<(), SyncError> {
+        let state = self.store.stream_state(&conn.id, stream).await?;
         let mut cursor = if options.full_refresh {
             None
         } else {
-            self.store
-                .stream_state(&conn.id, stream)
-                .await?
-                .and_then(|s| s.cursor)
+            state.as_ref().and_then(|s| s.cursor.clone())
+        };
+        // A reconciling scan starts with the first read after the previous
+        // one completed and keeps its id (committed with its first page)
+        // across runs until it completes, so a failed or killed run resumes it.
+        let mut scan = match conn.source.reconciles(stream) {
+            false => None,
+            true if options.full_refresh => Some(run_id),
+            true => state.and_then(|s| s.scan_id).or(Some(run_id)),
         };
         loop {
             let page = conn.source.read_page(stream, cursor.as_deref()).await?;
             let mut tx = self.store.begin().await?;
             let mut batch = BatchState::default();
-            let page_counts = apply_records(
+            let mut page_counts = apply_records(
                 &mut *tx,
                 conn,
                 mapping,
@@ -514,6 +520,24 @@ impl SyncEngine {
                 &mut batch,
             )
             .await?;
+            if let Some(scan_id) = scan {
+                let seen: Vec<&str> = page
+                    .records
+                    .iter()
+                    .filter(|r| r.op == RecordOp::Upsert)
+                    .map(|r| r.external_id.as_str())
+                    .collect();
+                tx.mark_seen(&conn.id, stream, scan_id, &seen).await?;
+                if page.done {
+                    let deleted = reconcile_scan(
+                        &mut *tx, conn, mapping, stream, scan_id, run_id, &mut batch,
+                    )
+                    .await?;
+                    page_counts.add(&deleted);
+                    scan = None;
+                }
+                tx.set_scan(&conn.id, stream, scan).await?;
+            }
             tx.set_cursor(
                 &conn.id,
                 stream,
@@ -543,6 +567,49 @@ impl SyncEngine {
             }
         }
     }
+}
+
+/// Ends a completed reconciling scan: every live record of the stream the
+/// scan did not see was deleted upstream, so it goes through the same
+/// delete path as a delete event. A scan that saw nothing while records are
+/// held deletes nothing: an empty answer is far more likely lost access or a
+/// wrong filter than everyone leaving at once.
+async fn reconcile_scan(
+    tx: &mut dyn StoreTx,
+    conn: &ConnectorHandle,
+    mapping: &Mapping,
+    stream: &str,
+    scan_id: i64,
+    run_id: i64,
+    batch: &mut BatchState,
+) -> Result<RunCounts, StoreError> {
+    let gaps = tx.unseen_in_scan(&conn.id, stream, scan_id).await?;
+    if gaps.unseen.is_empty() {
+        return Ok(RunCounts::default());
+    }
+    if gaps.seen == 0 {
+        tracing::warn!(
+            connector = %conn.id,
+            stream,
+            held = gaps.unseen.len(),
+            "a full scan returned no records while the hub holds some; nothing marked deleted \
+             (check the connector's permissions and filters)"
+        );
+        return Ok(RunCounts::default());
+    }
+    tracing::info!(connector = %conn.id, stream, deleted = gaps.unseen.len(), "records missing from a completed full scan marked deleted");
+    let deletes: Vec<RawRecord> = gaps
+        .unseen
+        .into_iter()
+        .map(|id| RawRecord {
+            stream: stream.to_string(),
+            payload: serde_json::json!({ "id": id, "deleted": "missing from a completed full scan" }),
+            external_id: id,
+            op: RecordOp::Delete,
+            observed_at: Utc::now(),
+        })
+        .collect();
+    apply_records(tx, conn, mapping, &deletes, Some(run_id), batch).await
 }
 
 /// Lands, maps, resolves and upserts `records` inside `tx`. Shared by
