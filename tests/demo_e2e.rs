@@ -256,6 +256,9 @@ async fn demo_serves_the_api_with_the_token_it_prints_until_sigterm() {
             continue;
         }
         let concrete = path.replace("{id}", &employee_id.to_string());
+        if concrete.contains('{') {
+            continue; // webhooks: the platforms' URL checks, no data
+        }
         let query = if path.contains("performance") || path.contains("probation") {
             "?from=2020-01-01&to=2030-01-01"
         } else {
