@@ -250,3 +250,35 @@ async fn a_token_revoked_mid_sync_fails_clearly_without_a_retry_storm() {
         "{error}"
     );
 }
+
+/// Issue 6, item 5, on a real connector: without the leave-records
+/// permission (`read_leavers = false`) DingTalk reports no leavers, so only
+/// the completed org walk shows who is gone: they are marked `left`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_dingtalk_org_walk_marks_people_gone_without_a_leave_event_as_left() {
+    let mock = MockDingTalk::start(MockOptions {
+        history_days: 1,
+        qps_limit: None,
+        ..MockOptions::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dingtalk_config(dir.path(), &mock, 1000);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}read_leavers = false\n")).unwrap();
+    let sync = || hrhub(&config, &["sync", "--connector", "dt", "--stream", "users"]);
+    assert!(sync().await.status.success());
+    let gone: Vec<String> = mock.user_ids().into_iter().take(2).collect();
+    for userid in &gone {
+        assert!(mock.remove_user(userid));
+    }
+    let out = sync().await;
+    assert!(out.status.success(), "{}", stdout(&out));
+    let store = open_store(dir.path()).await;
+    let employees = all_rows(&store, EntityKind::Employee).await;
+    assert_eq!(employees.len(), mock.user_ids().len() + 2);
+    for e in &employees {
+        let left = gone.iter().any(|g| e["source_key"] == g.as_str());
+        assert_eq!(e["status"], if left { "left" } else { "active" }, "{e:?}");
+    }
+}
