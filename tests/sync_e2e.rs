@@ -242,7 +242,9 @@ async fn records_sharing_the_newest_cursor_timestamp_are_all_taken_once() {
     let activity = all_rows(&store, EntityKind::TicketActivity).await;
     for id in &tickets {
         assert!(
-            activity.iter().any(|r| r["ticket_id"] == id.to_string()),
+            activity
+                .iter()
+                .any(|r| r["ticket_id"].as_str() == Some(id.to_string().as_str())),
             "ticket {id} of the shared second is missing"
         );
     }
@@ -254,7 +256,8 @@ async fn records_sharing_the_newest_cursor_timestamp_are_all_taken_once() {
     let rows = all_rows(&store, EntityKind::SatisfactionRating).await;
     for id in &rated {
         assert!(
-            rows.iter().any(|r| r["rating_id"] == id.to_string()),
+            rows.iter()
+                .any(|r| r["rating_id"].as_str() == Some(id.to_string().as_str())),
             "rating {id} of the shared second is missing"
         );
     }

@@ -1048,7 +1048,7 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
             status: response.status().as_u16(),
             at: Instant::now(),
         });
-        (response, state.transport.next())
+        (response, state.transport.take())
     };
     with_fault(fault, response).await
 }

@@ -99,7 +99,7 @@ impl FaultPlan {
     }
 
     /// The fault for the request arriving now, if any.
-    pub fn next(&mut self) -> Option<TransportFault> {
+    pub fn take(&mut self) -> Option<TransportFault> {
         if self.count == 0 {
             return None;
         }
