@@ -85,12 +85,14 @@ fn params<T: Default>(query: Result<Query<T>, QueryRejection>) -> Result<T, Prob
         .map_err(|e| bad_request(e.body_text()))
 }
 
+/// A page size: above the maximum it is clamped (the next page carries on),
+/// below 1 it is refused.
 fn limit(limit: Option<i64>) -> Result<i64, Problem> {
     match limit.unwrap_or(DEFAULT_LIMIT) {
-        n @ 1..=MAX_LIMIT => Ok(n),
-        n => Err(bad_request(format!(
+        n if n < 1 => Err(bad_request(format!(
             "limit must be 1..={MAX_LIMIT}, got {n}"
         ))),
+        n => Ok(n.min(MAX_LIMIT)),
     }
 }
 
@@ -580,4 +582,19 @@ async fn unmatched(State(state): State<AppState>) -> Result<Json<Value>, Problem
         .await
         .map_err(store_error)?;
     Ok(Json(json!({ "data": redacted(list) })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sizes_are_clamped_above_and_refused_below() {
+        assert_eq!(limit(None).ok(), Some(DEFAULT_LIMIT));
+        assert_eq!(limit(Some(7)).ok(), Some(7));
+        assert_eq!(limit(Some(MAX_LIMIT + 1)).ok(), Some(MAX_LIMIT));
+        assert_eq!(limit(Some(i64::MAX)).ok(), Some(MAX_LIMIT));
+        assert!(limit(Some(0)).is_err());
+        assert!(limit(Some(-5)).is_err());
+    }
 }
