@@ -81,6 +81,23 @@ async fn demo_once_syncs_everything_and_exits() {
         dir.path(),
     )
     .await;
+    // issue 6, item 16: the store keeps no credential in plain text (API
+    // tokens are kept as hashes; connector credentials stay in the config)
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains("hrhub.db") {
+            stored.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(stored.len() > 100_000, "the store files were read");
+    let stored = String::from_utf8_lossy(&stored);
+    for secret in credentials(dir.path()) {
+        assert!(
+            !stored.contains(&secret),
+            "`{secret}` is stored in plain text"
+        );
+    }
 }
 
 /// Issue 6, item 16: with DEBUG logging on, no credential from the config
@@ -99,6 +116,23 @@ async fn secrets_stay_out_of(output: &str, dir: &std::path::Path) {
 
 /// The demo config's credentials and its employees' phone numbers.
 async fn sensitive_values(dir: &std::path::Path) -> Vec<String> {
+    let mut secrets = credentials(dir);
+    let store = open_store(dir).await;
+    let mobiles: Vec<String> = all_rows(&store, hrhub_model::EntityKind::Employee)
+        .await
+        .iter()
+        .filter_map(|e| e["mobile"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        !mobiles.is_empty(),
+        "the demo's employees have phone numbers"
+    );
+    secrets.extend(mobiles);
+    secrets
+}
+
+/// The credentials (tokens, secrets, passwords, AES keys) of the demo config.
+fn credentials(dir: &std::path::Path) -> Vec<String> {
     let config: toml::Table =
         toml::from_str(&std::fs::read_to_string(dir.join("hrhub.toml")).unwrap()).unwrap();
     let mut secrets = Vec::new();
@@ -121,17 +155,6 @@ async fn sensitive_values(dir: &std::path::Path) -> Vec<String> {
         secrets.len() >= 8,
         "the demo config has credentials: {secrets:?}"
     );
-    let store = open_store(dir).await;
-    let mobiles: Vec<String> = all_rows(&store, hrhub_model::EntityKind::Employee)
-        .await
-        .iter()
-        .filter_map(|e| e["mobile"].as_str().map(str::to_string))
-        .collect();
-    assert!(
-        !mobiles.is_empty(),
-        "the demo's employees have phone numbers"
-    );
-    secrets.extend(mobiles);
     secrets
 }
 
