@@ -249,8 +249,9 @@ async fn the_api_enforces_roles_pages_filters_and_follows_changes() {
     assert!(after > 240);
 
     // bad input gets a problem, not a guess
-    // an oversized body on an API route: 413 as a problem, before any parsing
-    let res = client
+    // an oversized body on an API route: 413 as a problem, before any
+    // parsing (its own client: the server drops that connection mid-upload)
+    let res = reqwest::Client::new()
         .post(format!("{base}/api/v1/session"))
         .header("content-type", "application/json")
         .body(format!("{{\"token\": \"{}\"}}", "x".repeat(3 << 20)))
