@@ -252,12 +252,14 @@ pub fn check_timestamp(
         .trim()
         .parse()
         .map_err(|_| PushError::Stale(format!("timestamp `{timestamp}` is not a number")))?;
-    let millis = if value.abs() > 100_000_000_000 {
+    // unsigned_abs / abs_diff: any i64 the sender writes (i64::MIN too)
+    // must come out as a distance, never overflow.
+    let millis = if value.unsigned_abs() > 100_000_000_000 {
         value
     } else {
-        value.saturating_mul(1000)
+        value * 1000
     };
-    let skew_ms = (now.timestamp_millis() - millis).unsigned_abs();
+    let skew_ms = now.timestamp_millis().abs_diff(millis);
     let window_ms = window.as_millis().min(u64::MAX as u128) as u64;
     if skew_ms > window_ms {
         return Err(PushError::Stale(format!(
@@ -693,5 +695,25 @@ mod tests {
             check_timestamp("1700000301000", now, w),
             Err(PushError::Stale(_))
         ));
+    }
+
+    /// Found with the `callback_crypto` fuzz target: the extremes of i64
+    /// overflowed (`abs`, the subtraction) instead of being refused as stale.
+    #[test]
+    fn extreme_timestamps_are_stale_not_overflows() {
+        let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        let w = Duration::from_secs(300);
+        for ts in [
+            "-9223372036854775808",
+            "-9223372036854775807",
+            "9223372036854775807",
+            "-100000000001",
+        ] {
+            assert!(
+                matches!(check_timestamp(ts, now, w), Err(PushError::Stale(_))),
+                "{ts}"
+            );
+        }
+        check_timestamp("-9223372036854775808", now, Duration::MAX).unwrap();
     }
 }

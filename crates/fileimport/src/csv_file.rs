@@ -92,25 +92,49 @@ fn split(data: &[u8], delimiter: u8) -> Result<Vec<(usize, Fields)>, FileError> 
         .flexible(true)
         .delimiter(delimiter)
         .from_reader(data);
+    let mut lines = LineCounter::default();
     let mut out = Vec::new();
     for record in reader.byte_records() {
         let record = record.map_err(|e| FileError::Format(format!("cannot split the CSV: {e}")))?;
         // the reader's position is where it started looking for the record,
-        // before any blank lines it skipped: count those
-        let (mut line, mut at) = record
-            .position()
-            .map_or((0, 0), |p| (p.line() as usize, p.byte() as usize));
-        while let Some(&b) = data.get(at) {
-            match b {
-                b'\n' => line += 1,
-                b'\r' => {}
-                _ => break,
-            }
+        // before any blank lines it skipped: skip those too
+        let mut at = record.position().map_or(0, |p| p.byte() as usize);
+        while matches!(data.get(at), Some(b'\n' | b'\r')) {
             at += 1;
         }
-        out.push((line, record.iter().map(<[u8]>::to_vec).collect()));
+        out.push((
+            lines.line_at(data, at),
+            record.iter().map(<[u8]>::to_vec).collect(),
+        ));
     }
     Ok(out)
+}
+
+/// 1-based line numbers of increasing byte offsets. Counted here rather
+/// than taken from the CSV reader, which counts only `\n`: a file with
+/// bare `\r` line ends (classic Mac "CSV (Macintosh)") would have every
+/// row on line 1. `\r\n`, `\n` and a bare `\r` each end one line.
+#[derive(Default)]
+struct LineCounter {
+    /// Bytes before this offset are counted.
+    counted: usize,
+    /// Line ends among them.
+    ends: usize,
+}
+
+impl LineCounter {
+    fn line_at(&mut self, data: &[u8], offset: usize) -> usize {
+        let offset = offset.min(data.len());
+        for i in self.counted..offset {
+            match data[i] {
+                b'\n' => self.ends += 1,
+                b'\r' if data.get(i + 1) != Some(&b'\n') => self.ends += 1,
+                _ => {}
+            }
+        }
+        self.counted = self.counted.max(offset);
+        self.ends + 1
+    }
 }
 
 /// UTF-8 when the file is valid UTF-8, or when most rows with non-ASCII
@@ -217,6 +241,21 @@ mod tests {
         assert_eq!(t.rows[3].cells[1].as_deref(), Some("\u{FFFD}\u{FFFD}"));
         assert_eq!(t.rows[3].row, 4);
         assert!(err.contains("cell B") && err.contains("UTF-8"), "{err}");
+    }
+
+    /// Found by the `fileimport_csv` fuzz target (`0\r0\r=`): with bare
+    /// `\r` line ends every row was numbered 1.
+    #[test]
+    fn bare_cr_line_ends_number_rows() {
+        let (t, _) = read(b"0\r0\r=", b',', None).unwrap();
+        let lines: Vec<usize> = t.rows.iter().map(|r| r.row).collect();
+        assert_eq!(lines, [1, 2, 3]);
+        // mixed line ends, a blank line, a quoted bare CR
+        let data = "a,b\r1,\"x\ry\"\r\n\r\n2,3\n4,5\r";
+        let (t, _) = read(data.as_bytes(), b',', None).unwrap();
+        let lines: Vec<usize> = t.rows.iter().map(|r| r.row).collect();
+        assert_eq!(lines, [1, 2, 5, 6]);
+        assert_eq!(cells(&t, 1)[1].as_deref(), Some("x\ry"));
     }
 
     #[test]

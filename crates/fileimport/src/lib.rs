@@ -68,6 +68,8 @@ mod csv_file;
 mod rows;
 mod source;
 mod spreadsheet;
+#[cfg(test)]
+mod test_workbook;
 
 pub use source::{FileConfig, FileSource, DEFAULT_STREAM};
 
