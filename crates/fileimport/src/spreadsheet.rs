@@ -39,11 +39,11 @@ pub(crate) fn read(bytes: &[u8], sheet: Option<&str>) -> Result<Table, FileError
     let cells = catch_unwind(AssertUnwindSafe(|| used_cells(bytes, sheet))).map_err(|panic| {
         let what = panic
             .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .map(|s| format!(" ({s})"))
+            .or_else(|| panic.downcast_ref::<String>().map(|s| format!(" ({s})")))
             .unwrap_or_default();
         FileError::Spreadsheet(format!(
-            "cannot read the workbook: it is damaged ({what}); open it in Excel and save it again, or export it as CSV"
+            "cannot read the workbook: it is damaged{what}; open it in Excel and save it again, or export it as CSV"
         ))
     })??;
     table(cells)
