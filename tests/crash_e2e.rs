@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,7 +27,7 @@ async fn sigkill_at_several_points_then_resume_equals_an_uninterrupted_sync() {
     let mut kills = 0;
     // kill points spread over the run (first sync takes a few seconds in debug builds)
     for delay_ms in [40, 150, 300, 500, 800, 1_200, 1_700, 2_300] {
-        let mut child = Command::new(BIN)
+        let mut child = hrhub_command()
             .arg("--config")
             .arg(&config)
             .arg("sync")
