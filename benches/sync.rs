@@ -57,7 +57,7 @@ async fn main() {
     assert!(matches!(config.auth, ZendeskAuth::ApiToken { .. }));
     let conn = ConnectorHandle::new(
         "zd",
-        Arc::new(Zendesk::new(config, HttpConfig::default()).unwrap()) as Arc<dyn Source>,
+        Arc::new(Zendesk::new(config, HttpConfig::for_local_mocks()).unwrap()) as Arc<dyn Source>,
     );
     let options = SyncOptions::default();
     engine.sync_stream(&conn, "users", &options).await.unwrap();

@@ -2,10 +2,12 @@
 //!
 //! `${VAR}` (or `${VAR:-default}`) anywhere in the file is replaced by the
 //! environment variable before parsing, as Vector does; put it inside a
-//! double-quoted string. `HRHUB_STORE_URL` overrides `[store] url`.
+//! double-quoted string. `HRHUB_STORE_URL` overrides `[store] url`;
+//! `HRHUB_ALLOW_PRIVATE_URLS=1` turns `[security] allow_private_urls` on.
 //! Unknown keys and bad values stop start-up with a message naming the key.
 
 use anyhow::{anyhow, bail, Context, Result};
+use hrhub_connector::UrlPolicy;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +24,8 @@ pub struct Config {
     pub reports: ReportsConfig,
     #[serde(default)]
     pub sync: SyncConfig,
+    #[serde(default)]
+    pub security: SecurityConfig,
     #[serde(default, rename = "connector")]
     pub connectors: Vec<ConnectorEntry>,
     /// Where the file was read from; relative paths resolve against its folder.
@@ -65,6 +69,17 @@ impl Default for SyncConfig {
 
 fn default_lease_ttl() -> u64 {
     300
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Let connectors reach loopback, link-local and private addresses
+    /// (refused by default: see `hrhub_connector::ssrf`). For mock
+    /// platforms on 127.0.0.1 only: the demo and the tests.
+    /// `HRHUB_ALLOW_PRIVATE_URLS=1` turns it on too.
+    #[serde(default)]
+    pub allow_private_urls: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -157,10 +172,17 @@ impl Config {
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config> {
-        let text = interpolate_env(file, text, env)?;
+        let text = interpolate_env(file, text, &env)?;
         let mut config: Config = toml::from_str(&text).map_err(|e| anyhow!("{file}: {e}"))?;
-        if let Ok(url) = std::env::var("HRHUB_STORE_URL") {
+        if let Some(url) = env("HRHUB_STORE_URL") {
             config.store.url = Some(url);
+        }
+        match env("HRHUB_ALLOW_PRIVATE_URLS").as_deref().map(str::trim) {
+            None | Some("" | "0" | "false") => {}
+            Some("1" | "true") => config.security.allow_private_urls = true,
+            Some(other) => bail!(
+                "environment variable HRHUB_ALLOW_PRIVATE_URLS must be 1 or 0 (got `{other}`)"
+            ),
         }
         config.validate(file)?;
         Ok(config)
@@ -204,6 +226,15 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Which addresses connectors may reach.
+    pub fn url_policy(&self) -> UrlPolicy {
+        if self.security.allow_private_urls {
+            UrlPolicy::allow_private()
+        } else {
+            UrlPolicy::public_only()
+        }
     }
 
     /// The store URL, defaulting to `hrhub.db` next to the config file.
@@ -324,6 +355,9 @@ mod tests {
     fn the_example_config_is_valid() {
         let text = include_str!("../deploy/hrhub.example.toml");
         let config = Config::parse_with_env("hrhub.example.toml", text, |name| {
+            if name.starts_with("HRHUB_") {
+                return None; // the hub's own switches stay at their defaults
+            }
             Some(
                 if name.ends_with("AES_KEY") {
                     "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -336,8 +370,63 @@ mod tests {
         .unwrap();
         assert_eq!(config.connectors.len(), 3);
         for entry in &config.connectors {
-            crate::connectors::build(entry).unwrap_or_else(|e| panic!("{}: {e:#}", entry.id));
+            crate::connectors::build(entry, config.url_policy())
+                .unwrap_or_else(|e| panic!("{}: {e:#}", entry.id));
         }
+    }
+
+    #[test]
+    fn private_base_urls_are_refused_naming_the_key_unless_allowed() {
+        let zendesk =
+            "[[connector]]\nid = \"zd\"\nkind = \"zendesk\"\nbase_url = \"http://127.0.0.1:9\"\n\
+                       [connector.auth]\ntype = \"api_token\"\nemail = \"a@b.c\"\ntoken = \"t\"\n";
+        let no_env = |_: &str| None;
+        let build = |config: &Config| {
+            crate::connectors::build(&config.connectors[0], config.url_policy()).map(|_| ())
+        };
+
+        let config = Config::parse_with_env("f.toml", zendesk, no_env).unwrap();
+        let err = format!("{:#}", build(&config).unwrap_err());
+        for part in [
+            "connector `zd`",
+            "key `base_url`",
+            "127.0.0.1",
+            "loopback",
+            "`[security] allow_private_urls = true`",
+            "HRHUB_ALLOW_PRIVATE_URLS=1",
+        ] {
+            assert!(err.contains(part), "{part}: {err}");
+        }
+
+        // the cloud metadata address, through another key of another kind
+        let dingtalk = "[[connector]]\nid = \"dt\"\nkind = \"dingtalk\"\napp_key = \"k\"\napp_secret = \"s\"\n\
+                        api_base_url = \"http://169.254.169.254\"\n";
+        let config = Config::parse_with_env("f.toml", dingtalk, no_env).unwrap();
+        let err = format!("{:#}", build(&config).unwrap_err());
+        assert!(
+            err.contains("key `api_base_url`") && err.contains("cloud metadata"),
+            "{err}"
+        );
+
+        // allowed by the config file, or by the environment
+        let allowed = format!("[security]\nallow_private_urls = true\n{zendesk}");
+        let config = Config::parse_with_env("f.toml", &allowed, no_env).unwrap();
+        build(&config).unwrap();
+        let env_on = |name: &str| (name == "HRHUB_ALLOW_PRIVATE_URLS").then(|| "1".to_string());
+        let config = Config::parse_with_env("f.toml", zendesk, env_on).unwrap();
+        assert!(config.url_policy().allows_private());
+        build(&config).unwrap();
+        // the environment turns it on, never off
+        let env_off = |name: &str| (name == "HRHUB_ALLOW_PRIVATE_URLS").then(|| "0".to_string());
+        let config = Config::parse_with_env("f.toml", &allowed, env_off).unwrap();
+        assert!(config.url_policy().allows_private());
+
+        let env_bad = |name: &str| (name == "HRHUB_ALLOW_PRIVATE_URLS").then(|| "yes".to_string());
+        let err = Config::parse_with_env("f.toml", zendesk, env_bad).unwrap_err();
+        assert!(
+            err.to_string().contains("HRHUB_ALLOW_PRIVATE_URLS"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::config::{connector_settings, ConnectorEntry};
 use anyhow::{bail, Result};
-use hrhub_connector::HttpConfig;
+use hrhub_connector::{HttpConfig, UrlPolicy};
 use hrhub_model::MatchKey;
 use hrhub_sync::ConnectorHandle;
 use std::sync::Arc;
@@ -19,8 +19,13 @@ pub const KINDS: &[&str] = &[
     "file",
 ];
 
-pub fn build(entry: &ConnectorEntry) -> Result<ConnectorHandle> {
-    let mut http = HttpConfig::default();
+/// Builds the connector `entry` describes; its URLs are checked against
+/// `url_policy` now, and its requests at request time.
+pub fn build(entry: &ConnectorEntry, url_policy: UrlPolicy) -> Result<ConnectorHandle> {
+    let mut http = HttpConfig {
+        url_policy,
+        ..HttpConfig::default()
+    };
     if let Some(secs) = entry.timeout_secs {
         http.timeout = Duration::from_secs(secs);
     }

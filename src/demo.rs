@@ -95,6 +95,11 @@ url = "sqlite://{db}"
 [server]
 listen = "{listen}"
 
+# The mocks listen on 127.0.0.1, which connectors may not reach otherwise.
+# Never set this for real platforms.
+[security]
+allow_private_urls = true
+
 # The HR roster first: it creates the employees the others are matched to.
 [[connector]]
 id = "dingtalk-demo"

@@ -257,6 +257,14 @@ impl Hub {
                 .map(|d| config.dir.join(d))
                 .as_deref(),
         )?;
+        let url_policy = config.url_policy();
+        if url_policy.allows_private() {
+            tracing::warn!(
+                "[security] allow_private_urls (or HRHUB_ALLOW_PRIVATE_URLS) is on: connectors may \
+                 reach loopback, link-local and private addresses, cloud metadata included; use it \
+                 only with mock platforms and tests"
+            );
+        }
         let mut connectors = Vec::new();
         let mut schedules = Vec::new();
         // shown in status only; a disabled connector may be half-configured,
@@ -266,14 +274,14 @@ impl Hub {
             .iter()
             .filter(|c| !c.enabled)
             .map(|c| {
-                let streams = connectors::build(c)
+                let streams = connectors::build(c, url_policy)
                     .map(|h| h.source.streams())
                     .unwrap_or_default();
                 (c.id.clone(), streams)
             })
             .collect();
         for entry in config.connectors.iter().filter(|c| c.enabled) {
-            let handle = connectors::build(entry)?;
+            let handle = connectors::build(entry, url_policy)?;
             if let (Some(cron), false) = (&entry.schedule, entry.kind == "file") {
                 schedules.push((handle.clone(), cron.clone()));
             }

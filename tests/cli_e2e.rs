@@ -148,3 +148,71 @@ async fn serve_runs_connectors_on_their_schedule_and_answers_health_checks() {
     drop(server);
     assert!(synced, "no scheduled run within 30 s");
 }
+
+/// The SSRF guard through the binary: a loopback base URL stops start-up
+/// naming the key; a name that resolves to loopback fails the stream at
+/// request time (nothing sent); `[security] allow_private_urls` lifts both,
+/// with a warning at start-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_urls_are_refused_unless_allowed_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = mock(10).await;
+    let config = write_config(dir.path(), &mock, "");
+    let guarded = |args: &[&str], config: &std::path::Path| {
+        let mut cmd = hrhub_command();
+        cmd.env_remove("HRHUB_ALLOW_PRIVATE_URLS")
+            .arg("--config")
+            .arg(config)
+            .args(args);
+        async move {
+            tokio::task::spawn_blocking(move || cmd.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+
+    let out = guarded(&["sync"], &config).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("connector `zd`")
+            && err.contains("key `base_url`")
+            && err.contains("allow_private_urls = true")
+            && err.contains("HRHUB_ALLOW_PRIVATE_URLS=1"),
+        "{err}"
+    );
+
+    // a hostname passes the config check and is refused once resolved
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("127.0.0.1", "localhost")).unwrap();
+    let out = guarded(&["sync"], &config).await;
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = guarded(&["status", "--json"], &config).await;
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = status["streams"][0]["last_run"]["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {status}"));
+    assert!(
+        error.contains("localhost resolves to") && !error.contains("gave up after"),
+        "refused at once, not retried: {error}"
+    );
+    assert_eq!(mock.request_count(), 0, "nothing reached the mock");
+
+    // allowed in the config: works, and says so at start-up
+    std::fs::write(
+        &config,
+        format!("{text}\n[security]\nallow_private_urls = true\n"),
+    )
+    .unwrap();
+    let out = guarded(&["check", "zd"], &config).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("WARN") && err.contains("allow_private_urls"),
+        "{err}"
+    );
+}

@@ -14,7 +14,7 @@ use hrhub_store::Store;
 use sqlx::Row;
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -98,7 +98,7 @@ async fn sigkill_at_random_points_then_resume_equals_an_uninterrupted_sync() {
     let mut attempts = 0;
     while kills < wanted_kills && attempts < wanted_kills * 3 {
         attempts += 1;
-        let mut child = Command::new(BIN)
+        let mut child = hrhub_command()
             .arg("--config")
             .arg(&config)
             .arg("sync")

@@ -29,7 +29,9 @@ fn demo(dir: &std::path::Path, once: bool) -> Command {
         .arg("150")
         .arg("--dir")
         .arg(dir)
-        .env_remove("HRHUB_CONFIG");
+        .env_remove("HRHUB_CONFIG")
+        // the demo allows its mocks' 127.0.0.1 itself
+        .env_remove("HRHUB_ALLOW_PRIVATE_URLS");
     if once {
         cmd.arg("--once");
     }

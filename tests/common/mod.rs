@@ -12,6 +12,15 @@ use std::process::{Command, Output};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hrhub");
 
+/// The `hrhub` binary as a child process. The mock platforms listen on
+/// 127.0.0.1, which connectors reach only with the SSRF guard lifted
+/// (`HRHUB_ALLOW_PRIVATE_URLS=1`): every test that spawns hrhub gets it here.
+pub fn hrhub_command() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("HRHUB_ALLOW_PRIVATE_URLS", "1");
+    cmd
+}
+
 pub async fn mock(tickets: usize) -> MockHandle {
     MockZendesk::start(MockOptions {
         tickets,
@@ -55,7 +64,7 @@ token = "${{ZD_TOKEN:-mock-api-token}}"
 /// Runs `hrhub --config CONFIG ARGS…` to completion (on a blocking thread,
 /// so the in-process mock keeps serving).
 pub async fn hrhub(config: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = hrhub_command();
     cmd.arg("--config").arg(config).args(args);
     tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
@@ -186,7 +195,7 @@ pub fn free_port() -> u16 {
 /// Starts `hrhub --config CONFIG serve` (listening on `port`, as the config
 /// says) and waits until `/readyz` answers.
 pub async fn serve(config: &Path, port: u16) -> Served {
-    let child = Command::new(BIN)
+    let child = hrhub_command()
         .arg("--config")
         .arg(config)
         .arg("serve")

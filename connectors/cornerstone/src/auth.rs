@@ -14,7 +14,7 @@
 //! request.
 
 use hrhub_connector::retry::{retry, RetryPolicy};
-use hrhub_connector::ConnectorError;
+use hrhub_connector::{ssrf, ConnectorError, UrlPolicy, UrlRefused};
 use oauth2::basic::{BasicClient, BasicErrorResponse};
 use oauth2::http::{self, header};
 use oauth2::{
@@ -37,6 +37,7 @@ pub(crate) struct Tokens {
     client: TokenClient,
     token_url: String,
     http: reqwest::Client,
+    url_policy: UrlPolicy,
     scopes: Vec<Scope>,
     retry: RetryPolicy,
     state: Mutex<TokenState>,
@@ -66,6 +67,7 @@ impl Tokens {
         scope: &str,
         token_url: &str,
         http: reqwest::Client,
+        url_policy: UrlPolicy,
         retry: RetryPolicy,
     ) -> Result<Self, ConnectorError> {
         let url = TokenUrl::new(token_url.to_string()).map_err(|e| {
@@ -73,6 +75,7 @@ impl Tokens {
                 "cornerstone: token URL {token_url:?} is invalid: {e}"
             ))
         })?;
+        url_policy.check_configured("cornerstone", "auth.token_url", url.url())?;
         // credentials in the body: the adapter moves them into the JSON
         let client = BasicClient::new(ClientId::new(client_id.to_string()))
             .set_client_secret(ClientSecret::new(client_secret.to_string()))
@@ -82,6 +85,7 @@ impl Tokens {
             client,
             token_url: token_url.to_string(),
             http,
+            url_policy,
             scopes: scope
                 .split_whitespace()
                 .map(|s| Scope::new(s.to_string()))
@@ -122,7 +126,8 @@ impl Tokens {
 
     async fn mint(&self, state: &mut TokenState) -> Result<(), ConnectorError> {
         let http = self.http.clone();
-        let send = move |request: HttpRequest| send_as_json(http.clone(), request);
+        let policy = self.url_policy;
+        let send = move |request: HttpRequest| send_as_json(http.clone(), policy, request);
         let response = retry(&self.retry, || async {
             self.client
                 .exchange_client_credentials()
@@ -160,17 +165,27 @@ pub(crate) enum TokenHttpError {
         status: u16,
         retry_after: Option<Duration>,
     },
+    /// The URL policy refused the token endpoint's address: final.
+    #[error("{0}")]
+    Refused(UrlRefused),
     #[error("{0}")]
     Other(String),
 }
 
 /// The `oauth2` crate's HTTP client for Cornerstone: the RFC 6749 form body
 /// becomes `{"clientId", "clientSecret", "grantType", "scope"}` JSON; no
-/// redirects are followed (the reqwest client is built without them).
+/// redirects are followed (see `hrhub_connector::ssrf`), and the URL is
+/// checked against the URL policy first.
 pub(crate) async fn send_as_json(
     http: reqwest::Client,
+    url_policy: UrlPolicy,
     request: HttpRequest,
 ) -> Result<HttpResponse, TokenHttpError> {
+    let url = url::Url::parse(&request.uri().to_string())
+        .map_err(|e| TokenHttpError::Other(format!("token URL: {e}")))?;
+    url_policy
+        .check_url(&url)
+        .map_err(TokenHttpError::Refused)?;
     let mut body = Map::new();
     for (key, value) in url::form_urlencoded::parse(request.body()) {
         let key = match key.as_ref() {
@@ -182,13 +197,13 @@ pub(crate) async fn send_as_json(
         body.insert(key.to_string(), Value::String(value.into_owned()));
     }
     let response = http
-        .post(request.uri().to_string())
+        .post(url)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, "application/json")
         .json(&body)
         .send()
         .await
-        .map_err(|e| TokenHttpError::Transport(chain(&e)))?;
+        .map_err(transport_error)?;
     let status = response.status();
     if status.as_u16() == 429 || status.is_server_error() {
         let retry_after = response
@@ -203,11 +218,7 @@ pub(crate) async fn send_as_json(
         });
     }
     let headers = response.headers().clone();
-    let mut bytes = response
-        .bytes()
-        .await
-        .map_err(|e| TokenHttpError::Transport(chain(&e)))?
-        .to_vec();
+    let mut bytes = response.bytes().await.map_err(transport_error)?.to_vec();
     if status.is_success() {
         // only access_token and expires_in are documented: default the type
         if let Ok(Value::Object(mut token)) = serde_json::from_slice::<Value>(&bytes) {
@@ -223,6 +234,13 @@ pub(crate) async fn send_as_json(
     }
     out.body(bytes)
         .map_err(|e| TokenHttpError::Other(e.to_string()))
+}
+
+fn transport_error(e: reqwest::Error) -> TokenHttpError {
+    match ssrf::refusal(&e) {
+        Some(refused) => TokenHttpError::Refused(refused.clone()),
+        None => TokenHttpError::Transport(chain(&e)),
+    }
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
@@ -260,6 +278,7 @@ fn token_error(
             platform: "cornerstone".into(),
             retry_after,
         },
+        RequestTokenError::Request(TokenHttpError::Refused(refused)) => refused.into(),
         RequestTokenError::Request(e) => {
             ConnectorError::Transient(format!("Cornerstone token request failed: {e}"))
         }

@@ -20,6 +20,8 @@ impl CornerstoneClient {
     ) -> Result<Self, ConnectorError> {
         config.validate()?;
         let base = config.base_url()?;
+        http.url_policy
+            .check_configured("cornerstone", "base_url", &base)?;
         let api = HttpClient::new(
             "cornerstone",
             HttpConfig {
@@ -33,6 +35,7 @@ impl CornerstoneClient {
             &config.scope(),
             &config.token_url()?,
             api.client().clone(),
+            http.url_policy,
             http.retry.clone(),
         )?;
         Ok(CornerstoneClient { base, api, tokens })

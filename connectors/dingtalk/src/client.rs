@@ -20,7 +20,7 @@
 
 use crate::config::DingTalkConfig;
 use hrhub_connector::retry::{retry, RetryPolicy};
-use hrhub_connector::{ConnectorError, HttpConfig, RateLimiter};
+use hrhub_connector::{ssrf, ConnectorError, HttpConfig, RateLimiter, UrlPolicy};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -217,6 +217,7 @@ struct CachedToken {
 
 pub(crate) struct DingTalkClient {
     http: reqwest::Client,
+    url_policy: UrlPolicy,
     oapi: Url,
     api: Url,
     app_key: String,
@@ -231,21 +232,21 @@ pub(crate) struct DingTalkClient {
 impl DingTalkClient {
     pub(crate) fn new(config: &DingTalkConfig, http: HttpConfig) -> Result<Self, ConnectorError> {
         config.validate()?;
-        let client = reqwest::Client::builder()
-            .timeout(http.timeout)
-            .connect_timeout(http.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("hrhub/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ConnectorError::Config(format!("cannot build HTTP client: {e}")))?;
+        let oapi = config.base_url()?;
+        let api = config.api_base_url()?;
+        http.url_policy
+            .check_configured(PLATFORM, "base_url", &oapi)?;
+        http.url_policy
+            .check_configured(PLATFORM, "api_base_url", &api)?;
         let rps = config.requests_per_second();
         // A small burst: DingTalk counts calls per second, so a burst plus
         // the steady rate must stay under its 20/s.
         let burst = (rps / 5).clamp(1, 3);
         Ok(DingTalkClient {
-            http: client,
-            oapi: config.base_url()?,
-            api: config.api_base_url()?,
+            http: http.reqwest_client()?,
+            url_policy: http.url_policy,
+            oapi,
+            api,
             app_key: config.app_key.clone(),
             app_secret: config.app_secret.clone(),
             limiter: Arc::new(RateLimiter::per_minute(rps.saturating_mul(60), burst)),
@@ -359,7 +360,9 @@ impl DingTalkClient {
     {
         let outcome = retry(&self.retry, || async {
             self.limiter.acquire().await;
-            let response = build(&self.http).send().await.map_err(transport_error)?;
+            let request = build(&self.http).build().map_err(transport_error)?;
+            self.url_policy.check_url(request.url())?;
+            let response = self.http.execute(request).await.map_err(transport_error)?;
             let status = response.status();
             let body = self.read_body(response).await?;
             let classified = match generation {
@@ -521,6 +524,9 @@ impl DingTalkClient {
 }
 
 fn transport_error(e: reqwest::Error) -> ConnectorError {
+    if let Some(refused) = ssrf::refusal(&e) {
+        return refused.clone().into();
+    }
     // Old-generation URLs carry the token and the secret: never print them.
     let e = e.without_url();
     if e.is_builder() {

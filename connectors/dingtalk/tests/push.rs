@@ -191,7 +191,7 @@ async fn setup() -> (MockHandle, DingTalk) {
     cfg.webhook = Some(mock.webhook_config());
     let http = HttpConfig {
         retry: RetryPolicy::fast(),
-        ..HttpConfig::default()
+        ..HttpConfig::for_local_mocks()
     };
     let dt = DingTalk::new(cfg, http).unwrap();
     (mock, dt)

@@ -171,6 +171,9 @@ pub(crate) struct MoodleClient {
 impl MoodleClient {
     pub(crate) fn new(config: &MoodleConfig, http: HttpConfig) -> Result<Self, ConnectorError> {
         config.validate()?;
+        let endpoint = config.endpoint()?;
+        http.url_policy
+            .check_configured("moodle", "base_url", &endpoint)?;
         let retry = http.retry.clone();
         let http = HttpClient::new(
             "moodle",
@@ -180,7 +183,7 @@ impl MoodleClient {
             },
         )?;
         Ok(MoodleClient {
-            endpoint: config.endpoint()?,
+            endpoint,
             token: config.token.trim().to_string(),
             http,
             retry,

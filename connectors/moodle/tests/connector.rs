@@ -15,7 +15,7 @@ fn http() -> HttpConfig {
     HttpConfig {
         timeout: Duration::from_secs(20),
         retry: RetryPolicy::fast(),
-        ..HttpConfig::default()
+        ..HttpConfig::for_local_mocks()
     }
 }
 

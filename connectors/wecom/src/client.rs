@@ -97,6 +97,8 @@ struct Token {
 impl WeComClient {
     pub(crate) fn new(config: &WeComConfig, http: HttpConfig) -> Result<Self, ConnectorError> {
         let base = config.base_url()?;
+        http.url_policy
+            .check_configured("wecom", "base_url", &base)?;
         let general = HttpClient::new(
             "wecom",
             HttpConfig {
@@ -490,7 +492,8 @@ fn redact(e: ConnectorError, secret: &str) -> ConnectorError {
             attempts,
             last: Box::new(redact(*last, secret)),
         },
-        other @ ConnectorError::RateLimited { .. } => other,
+        // refusals show only scheme and host, never a path or query
+        other @ (ConnectorError::RateLimited { .. } | ConnectorError::UrlRefused(_)) => other,
     }
 }
 

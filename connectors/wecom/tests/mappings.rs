@@ -50,7 +50,7 @@ async fn mock_output_maps_without_errors() {
         c,
         HttpConfig {
             retry: RetryPolicy::fast(),
-            ..HttpConfig::default()
+            ..HttpConfig::for_local_mocks()
         },
     )
     .unwrap();

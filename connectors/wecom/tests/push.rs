@@ -32,7 +32,7 @@ async fn setup() -> (MockHandle, WeCom) {
         c,
         HttpConfig {
             retry: RetryPolicy::fast(),
-            ..HttpConfig::default()
+            ..HttpConfig::for_local_mocks()
         },
     )
     .unwrap();

@@ -9,7 +9,7 @@ use crate::config::XapiConfig;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hrhub_connector::retry::{retry, RetryPolicy};
-use hrhub_connector::{ConnectorError, HttpConfig, RateLimiter};
+use hrhub_connector::{ssrf, ConnectorError, HttpConfig, RateLimiter, UrlPolicy};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use std::time::Duration;
@@ -31,6 +31,7 @@ pub(crate) struct LrsAnswer {
 pub(crate) struct LrsClient {
     endpoint: Url,
     client: reqwest::Client,
+    url_policy: UrlPolicy,
     authorization: String,
     version: String,
     limiter: RateLimiter,
@@ -41,16 +42,13 @@ pub(crate) struct LrsClient {
 impl LrsClient {
     pub(crate) fn new(config: &XapiConfig, http: HttpConfig) -> Result<Self, ConnectorError> {
         config.validate()?;
-        let client = reqwest::Client::builder()
-            .timeout(http.timeout)
-            .connect_timeout(http.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("hrhub/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ConnectorError::Config(format!("cannot build HTTP client: {e}")))?;
+        let endpoint = config.endpoint()?;
+        http.url_policy
+            .check_configured("xapi", "endpoint", &endpoint)?;
         Ok(LrsClient {
-            endpoint: config.endpoint()?,
-            client,
+            endpoint,
+            client: http.reqwest_client()?,
+            url_policy: http.url_policy,
             authorization: format!(
                 "Basic {}",
                 B64.encode(format!("{}:{}", config.username, config.password))
@@ -94,6 +92,7 @@ impl LrsClient {
 
     /// GETs `url` as JSON, retrying transient failures.
     pub(crate) async fn get(&self, url: &Url) -> Result<LrsAnswer, ConnectorError> {
+        self.url_policy.check_url(url)?;
         retry(&self.retry, || async {
             self.limiter.acquire().await;
             let response = self
@@ -182,6 +181,9 @@ impl LrsClient {
 }
 
 fn transport_error(e: reqwest::Error) -> ConnectorError {
+    if let Some(refused) = ssrf::refusal(&e) {
+        return refused.clone().into();
+    }
     if e.is_builder() {
         return ConnectorError::Config(format!("bad request to the LRS: {e}"));
     }

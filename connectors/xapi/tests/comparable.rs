@@ -14,7 +14,7 @@ use std::sync::Arc;
 fn http() -> HttpConfig {
     HttpConfig {
         retry: RetryPolicy::fast(),
-        ..HttpConfig::default()
+        ..HttpConfig::for_local_mocks()
     }
 }
 

@@ -22,7 +22,7 @@ async fn mock_output_maps_without_errors() {
         cfg,
         HttpConfig {
             retry: RetryPolicy::fast(),
-            ..HttpConfig::default()
+            ..HttpConfig::for_local_mocks()
         },
     )
     .unwrap();

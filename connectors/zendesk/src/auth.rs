@@ -8,7 +8,7 @@
 use crate::config::{OAuthGrant, ZendeskAuth};
 use base64::Engine;
 use hrhub_connector::retry::{retry, RetryPolicy};
-use hrhub_connector::ConnectorError;
+use hrhub_connector::{ssrf, ConnectorError, UrlPolicy};
 use oauth2::basic::{BasicClient, BasicErrorResponse};
 use oauth2::{
     AuthType, ClientId, ClientSecret, EndpointNotSet, EndpointSet, HttpClientError, RefreshToken,
@@ -38,6 +38,10 @@ pub(crate) enum Credentials {
 pub(crate) struct OAuthTokens {
     client: TokenClient,
     http: reqwest::Client,
+    /// The token URL, checked before each request (an IP-literal host
+    /// never reaches the client's resolver).
+    token_url: Url,
+    url_policy: UrlPolicy,
     grant: OAuthGrant,
     scopes: Vec<Scope>,
     retry: RetryPolicy,
@@ -58,6 +62,7 @@ impl Credentials {
         auth: &ZendeskAuth,
         base: &Url,
         http: reqwest::Client,
+        url_policy: UrlPolicy,
         retry: RetryPolicy,
     ) -> Result<Self, ConnectorError> {
         Ok(match auth {
@@ -89,11 +94,13 @@ impl Credentials {
                     Some(url) => url.clone(),
                     None => format!("{}/oauth/tokens", base.as_str().trim_end_matches('/')),
                 };
-                let token_url = TokenUrl::new(token_url.clone()).map_err(|e| {
+                let checked = Url::parse(&token_url).map_err(|e| {
                     ConnectorError::Config(format!(
                         "zendesk: token URL {token_url:?} is invalid: {e}"
                     ))
                 })?;
+                url_policy.check_configured("zendesk", "auth.token_url", &checked)?;
+                let token_url = TokenUrl::from_url(checked.clone());
                 // Zendesk documents client_id/client_secret in the request body.
                 let client = BasicClient::new(ClientId::new(client_id.clone()))
                     .set_client_secret(ClientSecret::new(client_secret.clone()))
@@ -102,6 +109,8 @@ impl Credentials {
                 Credentials::OAuth(Box::new(OAuthTokens {
                     client,
                     http,
+                    token_url: checked,
+                    url_policy,
                     grant: *grant,
                     scopes: scope
                         .split_whitespace()
@@ -192,6 +201,7 @@ impl OAuthTokens {
 
     async fn mint(&self, state: &mut TokenState) -> Result<(), ConnectorError> {
         let refresh_token = state.refresh_token.clone().map(RefreshToken::new);
+        self.url_policy.check_url(&self.token_url)?;
         let response = retry(&self.retry, || async {
             let result = match (self.grant, &refresh_token) {
                 (OAuthGrant::RefreshToken, Some(rt)) => {
@@ -242,7 +252,17 @@ fn token_error(
             r.error(),
             r.error_description().map(|d| format!(" ({d})")).unwrap_or_default()
         )),
-        RequestTokenError::Request(e) => ConnectorError::Transient(format!("Zendesk token request failed: {e}")),
+        RequestTokenError::Request(e) => {
+            // a refusal (resolver, redirect) is final; anything else may pass
+            let refused = match &e {
+                HttpClientError::Reqwest(inner) => ssrf::refusal(inner),
+                _ => None,
+            };
+            match refused {
+                Some(refused) => refused.clone().into(),
+                None => ConnectorError::Transient(format!("Zendesk token request failed: {e}")),
+            }
+        }
         RequestTokenError::Parse(e, body) => ConnectorError::protocol(
             "zendesk",
             format!(

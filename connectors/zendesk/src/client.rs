@@ -27,6 +27,8 @@ impl ZendeskClient {
     pub(crate) fn new(config: &ZendeskConfig, http: HttpConfig) -> Result<Self, ConnectorError> {
         config.validate()?;
         let base = config.base_url()?;
+        http.url_policy
+            .check_configured("zendesk", "base_url", &base)?;
         let api = HttpClient::new(
             "zendesk",
             HttpConfig {
@@ -48,6 +50,7 @@ impl ZendeskClient {
             &config.auth,
             &base,
             api.client().clone(),
+            http.url_policy,
             http.retry.clone(),
         )?;
         Ok(ZendeskClient {

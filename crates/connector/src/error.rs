@@ -24,6 +24,10 @@ pub enum ConnectorError {
     /// The connector's configuration cannot work (bad URL, unknown stream, ...).
     #[error("configuration error: {0}")]
     Config(String),
+    /// The URL policy refused where a request would go (a blocked address,
+    /// a redirect, a non-HTTP scheme): never retried.
+    #[error(transparent)]
+    UrlRefused(#[from] crate::ssrf::UrlRefused),
     /// The platform answered with something the connector cannot use.
     #[error("unexpected response from {platform}: {message}")]
     Protocol { platform: String, message: String },

@@ -1,4 +1,5 @@
 use crate::retry::{retry, RetryPolicy};
+use crate::ssrf::{self, UrlPolicy};
 use crate::{ConnectorError, RateLimiter};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use std::sync::Arc;
@@ -16,6 +17,8 @@ pub struct HttpConfig {
     pub burst: u32,
     /// Responses above this size are refused rather than buffered.
     pub max_body_bytes: usize,
+    /// Which addresses requests may reach (`[security] allow_private_urls`).
+    pub url_policy: UrlPolicy,
 }
 
 impl Default for HttpConfig {
@@ -27,7 +30,33 @@ impl Default for HttpConfig {
             requests_per_minute: 600,
             burst: 10,
             max_body_bytes: 64 * 1024 * 1024,
+            url_policy: UrlPolicy::default(),
         }
+    }
+}
+
+impl HttpConfig {
+    /// The defaults, allowed to reach mock platforms on 127.0.0.1: for
+    /// tests and benchmarks that build connectors directly.
+    pub fn for_local_mocks() -> Self {
+        HttpConfig {
+            url_policy: UrlPolicy::allow_private(),
+            ..HttpConfig::default()
+        }
+    }
+
+    /// A reqwest client for a connector: the URL policy's resolver and
+    /// redirect check (see [`crate::ssrf`]), these timeouts, hrhub's user
+    /// agent. Requests sent with it still go through
+    /// [`UrlPolicy::check_url`] first.
+    pub fn reqwest_client(&self) -> Result<reqwest::Client, ConnectorError> {
+        self.url_policy
+            .client_builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .user_agent(concat!("hrhub/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConnectorError::Config(format!("cannot build HTTP client: {e}")))
     }
 }
 
@@ -46,15 +75,8 @@ pub struct HttpClient {
 
 impl HttpClient {
     pub fn new(platform: &'static str, config: HttpConfig) -> Result<Self, ConnectorError> {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("hrhub/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ConnectorError::Config(format!("cannot build HTTP client: {e}")))?;
         Ok(HttpClient {
-            client,
+            client: config.reqwest_client()?,
             platform,
             limiter: Arc::new(RateLimiter::per_minute(
                 config.requests_per_minute,
@@ -96,8 +118,13 @@ impl HttpClient {
             if let Some(shared) = &self.shared {
                 shared.acquire().await;
             }
-            let response = build(&self.client)
-                .send()
+            let request = build(&self.client)
+                .build()
+                .map_err(|e| self.transport_error(e))?;
+            self.config.url_policy.check_url(request.url())?;
+            let response = self
+                .client
+                .execute(request)
                 .await
                 .map_err(|e| self.transport_error(e))?;
             let status = response.status();
@@ -171,6 +198,9 @@ impl HttpClient {
     }
 
     fn transport_error(&self, e: reqwest::Error) -> ConnectorError {
+        if let Some(refused) = ssrf::refusal(&e) {
+            return refused.clone().into();
+        }
         if e.is_builder() {
             return ConnectorError::Config(format!("bad request to {}: {e}", self.platform));
         }

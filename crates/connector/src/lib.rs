@@ -1,6 +1,6 @@
 //! The connector side of the pipeline: the [`Source`] trait every platform
 //! crate implements, and the HTTP plumbing they share (error classification,
-//! retry policy, rate limiting).
+//! retry policy, rate limiting, the SSRF guard).
 //!
 //! Connectors know nothing of the unified model: they yield [`RawRecord`]
 //! pages, each with the cursor that resumes after it.
@@ -12,12 +12,14 @@ pub mod mock_server;
 pub mod push;
 mod rate_limit;
 pub mod retry;
+pub mod ssrf;
 pub mod synthetic;
 
 pub use error::ConnectorError;
 pub use http::{HttpClient, HttpConfig};
 pub use push::{PushError, PushOutcome, PushReply, PushRequest, PushSource, Refetch};
 pub use rate_limit::RateLimiter;
+pub use ssrf::{UrlPolicy, UrlRefused};
 
 use async_trait::async_trait;
 use hrhub_model::RawRecord;
