@@ -192,9 +192,11 @@ pub struct ChildRun {
 }
 
 /// Runs `hrhub --config CONFIG ARGS…` to completion and reports its wall
-/// time and peak RSS (from `wait4`, so the figure is the child's alone,
-/// without the mock serving it from this process). Panics with the child's
-/// stderr if it fails.
+/// time and peak RSS. The peak is the child's `VmHWM`, polled while it
+/// runs: a high-water mark, so a poll misses only growth in the last
+/// milliseconds. (`wait4`'s `ru_maxrss` would not do: Linux records the
+/// spawning process's RSS in it at `exec`, and this process holds the mock.)
+/// Panics with the child's stderr if it fails.
 pub async fn hrhub(config: &Path, args: &[&str]) -> ChildRun {
     let stderr_path = config.with_extension(format!("{}.stderr", std::process::id()));
     let stderr = std::fs::File::create(&stderr_path).unwrap();
@@ -203,7 +205,7 @@ pub async fn hrhub(config: &Path, args: &[&str]) -> ChildRun {
     // heaptrack, ...) profiles the hub; the RSS figure is then the wrapper's
     let wrapper = std::env::var("BENCH_CHILD_WRAPPER").unwrap_or_default();
     let mut command = wrapper.split_whitespace().chain([BIN]);
-    let child = std::process::Command::new(command.next().unwrap())
+    let mut child = std::process::Command::new(command.next().unwrap())
         .args(command)
         .arg("--config")
         .arg(config)
@@ -213,30 +215,34 @@ pub async fn hrhub(config: &Path, args: &[&str]) -> ChildRun {
         .stderr(stderr)
         .spawn()
         .unwrap();
-    let pid = child.id() as libc::pid_t;
-    // wait4 reaps the child (so std's handle is simply forgotten) and
-    // returns its own resource usage
-    let (status, usage) = tokio::task::spawn_blocking(move || {
-        let mut status = 0;
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        assert_eq!(reaped, pid, "wait4 failed");
-        (status, usage)
-    })
-    .await
-    .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0u64;
+    let status = loop {
+        if let Some(kb) = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<u64>().ok())
+            })
+        {
+            peak_kb = peak_kb.max(kb);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     let secs = started.elapsed().as_secs_f64();
-    std::mem::forget(child);
-    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     assert!(
-        ok,
+        status.success(),
         "hrhub {args:?} failed ({status}): {}",
         std::fs::read_to_string(&stderr_path).unwrap_or_default()
     );
     ChildRun {
         secs,
-        // ru_maxrss is in kilobytes on Linux
-        peak_rss_mb: usage.ru_maxrss as f64 / 1024.0,
+        peak_rss_mb: peak_kb as f64 / 1024.0,
     }
 }
 

@@ -1,6 +1,6 @@
 use crate::identity::{resolve, Resolution};
 use chrono::{DateTime, Utc};
-use hrhub_connector::{ConnectorError, Refetch, Source};
+use hrhub_connector::{ConnectorError, Page, Refetch, Source};
 use hrhub_mapping::{MapOutcome, Mapping, MappingSet};
 use hrhub_model::{
     EntityKind, FieldValue, IdentityKeys, MappedEntity, MatchKey, RawRecord, RecordOp, RunCounts,
@@ -493,7 +493,7 @@ impl SyncEngine {
         run_id: i64,
         counts: &mut RunCounts,
     ) -> Result<(), SyncError> {
-        let mut cursor = if options.full_refresh {
+        let cursor = if options.full_refresh {
             None
         } else {
             self.store
@@ -501,8 +501,15 @@ impl SyncEngine {
                 .await?
                 .and_then(|s| s.cursor)
         };
+        let mut next = Prefetch::start(conn, stream, cursor);
         loop {
-            let page = conn.source.read_page(stream, cursor.as_deref()).await?;
+            let page = next.page().await?;
+            // the next page is read while this one is written (the cursor
+            // that resumes after it is already known; it is committed only
+            // after this page)
+            if !page.done {
+                next = Prefetch::start(conn, stream, page.cursor.clone());
+            }
             let mut tx = self.store.begin().await?;
             let mut batch = BatchState::default();
             let page_counts = apply_records(
@@ -537,11 +544,39 @@ impl SyncEngine {
             if let Some(progress) = &options.progress {
                 progress(stream, counts);
             }
-            cursor = page.cursor;
             if page.done {
                 return Ok(());
             }
         }
+    }
+}
+
+/// A page being read on its own task while the engine writes the one
+/// before it. Dropped unread (the run failed or lost its lease), the read
+/// is aborted and its page discarded: nothing of it was committed.
+struct Prefetch(tokio::task::JoinHandle<Result<Page, ConnectorError>>);
+
+impl Prefetch {
+    fn start(conn: &ConnectorHandle, stream: &str, cursor: Option<String>) -> Self {
+        let (source, stream) = (conn.source.clone(), stream.to_string());
+        Prefetch(tokio::spawn(async move {
+            source.read_page(&stream, cursor.as_deref()).await
+        }))
+    }
+
+    async fn page(&mut self) -> Result<Page, ConnectorError> {
+        match (&mut self.0).await {
+            Ok(page) => page,
+            // a panic in the connector is the caller's panic
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => unreachable!("only dropping a prefetch cancels its read: {e}"),
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
