@@ -1,39 +1,239 @@
-//! End-to-end sync throughput against the mock Zendesk, next to baselines
-//! measured in the same run on the same machine (figures are ratios;
-//! machines here are noisy).
+//! End-to-end sync throughput and memory against the mock platforms, next
+//! to baselines measured in the same run on the same machine (figures are
+//! ratios; machines here are noisy).
 //!
-//! `cargo bench --bench sync` (TICKETS=N to change the size, default 100,000).
+//! `cargo bench --bench sync`. Sizes: `TICKETS` (default 100,000),
+//! `TICKETS_LARGE` (default 1,000,000; 0 skips the large run),
+//! `DINGTALK_PEOPLE` (default 1,000 people × `DINGTALK_DAYS`, default 70
+//! days of attendance: about 100,000 records). PostgreSQL figures need
+//! `HRHUB_TEST_POSTGRES_URL` (the bench creates its own databases there).
 //!
-//! - e2e: mock HTTP → parse → land → map → resolve → upsert, `tickets` stream.
-//! - baseline: a plain batched insert of the same final rows into a fresh
-//!   SQLite file (multi-row INSERT, 1,000 rows per transaction): the store's
-//!   physical limit for these rows.
-//! - no-op resync: the same stream again from the start with nothing changed
-//!   (every record stops at landing).
+//! The hub runs as it does for users: `hrhub sync` in a child process
+//! against mocks served from this process, so its peak RSS (from `wait4`)
+//! is the hub's alone.
+//!
+//! - e2e: mock HTTP → parse → land → map → resolve → upsert, one stream
+//!   (the roster synced first, untimed, so records resolve to employees).
+//! - baseline: a plain batched insert of the same final rows into the same
+//!   database (multi-row INSERT, 1,000 rows per transaction, a table with
+//!   the same columns and indexes): the store's physical limit.
+//! - no-op resync: the same stream again from the start with nothing
+//!   changed (every record stops at landing).
+//! - fetch only: the connector paging through the mock in this process,
+//!   nothing written.
+//! - mapping engine alone vs the same mapping written by hand.
+//! - memory: the child's peak RSS syncing 100,000 and 1,000,000 tickets.
 
+mod common;
+
+use common::*;
+use hrhub_connector::synthetic::Company;
 use hrhub_connector::{HttpConfig, Source};
 use hrhub_mapping::MappingSet;
 use hrhub_model::EntityKind;
-use hrhub_store::{SqliteStore, Store};
-use hrhub_sync::{ConnectorHandle, SyncEngine, SyncOptions};
-use hrhub_zendesk::{MockOptions, MockZendesk, Zendesk, ZendeskAuth, ZendeskConfig};
-use std::path::Path;
+use hrhub_zendesk::{MockOptions, MockZendesk, Zendesk, ZendeskConfig};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace([',', '_'], "").parse().ok())
+        .unwrap_or(default)
+}
+
 #[tokio::main]
 async fn main() {
-    let tickets: usize = std::env::var("TICKETS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let started = Instant::now();
+    let tickets = env_usize("TICKETS", 100_000);
+    let large = env_usize("TICKETS_LARGE", 1_000_000);
+    let people = env_usize("DINGTALK_PEOPLE", 1_000);
+    let days = env_usize("DINGTALK_DAYS", 70);
+    println!("{}", machine());
     let dir = tempfile::tempdir().unwrap();
-    let mock = MockZendesk::start(MockOptions {
+
+    // --- Zendesk tickets, SQLite and PostgreSQL ---------------------------
+    let mock = zendesk_mock(tickets).await;
+    let sqlite = sqlite_url(dir.path(), "zendesk");
+    let small = zendesk_sync(dir.path(), "zendesk", &sqlite, &mock, tickets, "SQLite").await;
+    noop_resync(&small, tickets).await;
+    fetch_and_mapping(&mock, tickets).await;
+    if let Some(pg) = fresh_postgres("hrhub_bench_zendesk").await {
+        zendesk_sync(dir.path(), "zendesk-pg", &pg, &mock, tickets, "PostgreSQL").await;
+    }
+    drop(mock);
+
+    // --- 1,000,000 tickets: rate and memory ------------------------------
+    if large > 0 {
+        let mock = zendesk_mock(large).await;
+        let url = sqlite_url(dir.path(), "zendesk-large");
+        let big = zendesk_sync(dir.path(), "zendesk-large", &url, &mock, large, "SQLite").await;
+        memory_figure(
+            &format!("memory: peak RSS of `hrhub sync`, {large} tickets"),
+            big.run.peak_rss_mb,
+            &format!("at {tickets} tickets"),
+            small.run.peak_rss_mb,
+            100.0,
+            1.25,
+        );
+    }
+
+    // --- DingTalk attendance, SQLite and PostgreSQL ------------------------
+    let company = Arc::new(Company::generate(42, people));
+    let dingtalk = hrhub_dingtalk::mock::MockDingTalk::start(hrhub_dingtalk::mock::MockOptions {
+        history_days: days as i64,
+        qps_limit: None,
+        company: Some(company),
+        ..Default::default()
+    })
+    .await;
+    let url = sqlite_url(dir.path(), "dingtalk");
+    dingtalk_sync(dir.path(), "dingtalk", &url, &dingtalk, days, "SQLite").await;
+    if let Some(pg) = fresh_postgres("hrhub_bench_dingtalk").await {
+        dingtalk_sync(dir.path(), "dingtalk-pg", &pg, &dingtalk, days, "PostgreSQL").await;
+    }
+    println!(
+        "sync bench finished in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn sqlite_url(dir: &Path, name: &str) -> String {
+    format!("sqlite://{}", dir.join(format!("{name}.db")).display())
+}
+
+async fn zendesk_mock(tickets: usize) -> hrhub_zendesk::MockHandle {
+    MockZendesk::start(MockOptions {
         tickets,
+        // a fixed clock: the same data in every run
         now: Some(1_790_000_000),
         ..MockOptions::default()
     })
+    .await
+}
+
+/// A synced stream: where it lives and how its sync went.
+struct Synced {
+    config: PathBuf,
+    connector: &'static str,
+    stream: &'static str,
+    run: ChildRun,
+}
+
+/// `hrhub.toml` in `dir/name/` with the store and one connector table.
+fn write_config(dir: &Path, name: &str, store_url: &str, connector: &str) -> PathBuf {
+    let dir = dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hrhub.toml");
+    std::fs::write(
+        &path,
+        format!("[store]\nurl = \"{store_url}\"\n\n{connector}"),
+    )
+    .unwrap();
+    path
+}
+
+/// Syncs Zendesk `users` (untimed), then `tickets` (the e2e figure), then
+/// inserts the same final rows again (the baseline).
+async fn zendesk_sync(
+    dir: &Path,
+    name: &str,
+    store_url: &str,
+    mock: &hrhub_zendesk::MockHandle,
+    tickets: usize,
+    backend: &str,
+) -> Synced {
+    let config = write_config(
+        dir,
+        name,
+        store_url,
+        &format!(
+            r#"[[connector]]
+id = "zd"
+kind = "zendesk"
+base_url = "{}"
+start_time = 0
+incremental_requests_per_minute = 1000000
+requests_per_minute = 1000000
+[connector.auth]
+type = "api_token"
+email = "admin@acme.example"
+token = "mock-api-token"
+"#,
+            mock.base_url()
+        ),
+    );
+    hrhub(&config, &["sync", "--connector", "zd", "--stream", "users"]).await;
+    let run = hrhub(&config, &["sync", "--connector", "zd", "--stream", "tickets"]).await;
+    let store = hrhub_store::open(store_url).await.unwrap();
+    let (rows, baseline_secs) =
+        baseline_insert(&*store, store_url, EntityKind::TicketActivity).await;
+    assert_eq!(rows, tickets, "every ticket is a row");
+    rate_figure(
+        &format!("e2e sync, {tickets} Zendesk tickets, {backend}"),
+        tickets,
+        run.secs,
+        "batched insert",
+        rows,
+        baseline_secs,
+        Target::RatioAtLeast(0.5),
+    );
+    Synced {
+        config,
+        connector: "zd",
+        stream: "tickets",
+        run,
+    }
+}
+
+/// The same stream again from the start, nothing changed.
+async fn noop_resync(first: &Synced, records: usize) {
+    let run = hrhub(
+        &first.config,
+        &[
+            "sync",
+            "--connector",
+            first.connector,
+            "--stream",
+            first.stream,
+            "--full-refresh",
+        ],
+    )
     .await;
+    rate_figure(
+        &format!("no-op resync, {records} records, SQLite"),
+        records,
+        run.secs,
+        "first sync",
+        records,
+        first.run.secs,
+        Target::FasterAtLeast(20.0),
+    );
+}
+
+/// Fetch only (the connector in this process, nothing written), and the
+/// mapping engine against the same mapping written by hand.
+async fn fetch_and_mapping(mock: &hrhub_zendesk::MockHandle, tickets: usize) {
+    let config = ZendeskConfig {
+        requests_per_minute: Some(1_000_000),
+        incremental_requests_per_minute: Some(1_000_000),
+        start_time: Some(0),
+        ..ZendeskConfig::api_token(&mock.base_url(), "admin@acme.example", "mock-api-token")
+    };
+    let source = Zendesk::new(config, HttpConfig::for_local_mocks()).unwrap();
+    let started = Instant::now();
+    let fetched = hrhub_connector::read_to_end(&source as &dyn Source, "tickets", None, usize::MAX)
+        .await
+        .unwrap()
+        .records;
+    let fetch_secs = started.elapsed().as_secs_f64();
+    assert_eq!(fetched.len(), tickets);
+    // the first sync's figure is printed above; this one is for context
+    println!(
+        "context: fetch only (mock HTTP → parse, nothing written): {} rec/s",
+        thousands(tickets as f64 / fetch_secs)
+    );
 
     let mut mappings = MappingSet::new();
     for m in MappingSet::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings"))
@@ -41,63 +241,8 @@ async fn main() {
     {
         mappings.add(m).unwrap();
     }
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&format!("sqlite://{}", dir.path().join("hub.db").display()))
-            .await
-            .unwrap(),
-    );
-    let tickets_mapping = mappings.get("zendesk", "tickets").expect("tickets mapping");
-    let engine = SyncEngine::new(store.clone(), Arc::new(mappings));
-    let config = ZendeskConfig {
-        requests_per_minute: Some(1_000_000),
-        incremental_requests_per_minute: Some(1_000_000),
-        start_time: Some(0),
-        ..ZendeskConfig::api_token(&mock.base_url(), "admin@acme.example", "mock-api-token")
-    };
-    assert!(matches!(config.auth, ZendeskAuth::ApiToken { .. }));
-    let conn = ConnectorHandle::new(
-        "zd",
-        Arc::new(Zendesk::new(config, HttpConfig::for_local_mocks()).unwrap()) as Arc<dyn Source>,
-    );
-    let options = SyncOptions::default();
-    engine.sync_stream(&conn, "users", &options).await.unwrap();
-
-    let started = Instant::now();
-    let first = engine
-        .sync_stream(&conn, "tickets", &options)
-        .await
-        .unwrap();
-    let e2e_secs = started.elapsed().as_secs_f64();
-    assert!(first.result.is_ok(), "{:?}", first.result);
-    assert_eq!(first.counts.upserted as usize, tickets);
-
-    let started = Instant::now();
-    let again = engine
-        .sync_stream(
-            &conn,
-            "tickets",
-            &SyncOptions {
-                full_refresh: true,
-                ..SyncOptions::default()
-            },
-        )
-        .await
-        .unwrap();
-    let noop_secs = started.elapsed().as_secs_f64();
-    assert_eq!(again.counts.unchanged as usize, tickets);
-
-    // fetch only: the connector paging through the mock, nothing written
-    let started = Instant::now();
-    let fetched = hrhub_connector::read_to_end(&*conn.source, "tickets", None, usize::MAX)
-        .await
-        .unwrap()
-        .records;
-    let fetch_secs = started.elapsed().as_secs_f64();
-    assert_eq!(fetched.len(), tickets);
-
-    // mapping engine alone vs the same transformation written by hand
+    let mapping = mappings.get("zendesk", "tickets").expect("tickets mapping");
     let payloads: Vec<serde_json::Value> = fetched.into_iter().map(|r| r.payload).collect();
-    let mapping = tickets_mapping.clone();
     let by_mapping = |p: &serde_json::Value| match mapping.apply(p) {
         Ok(hrhub_mapping::MapOutcome::Mapped(m)) => Some(m),
         _ => None,
@@ -112,52 +257,72 @@ async fn main() {
     let (mapping_secs, mapped) = time_all(&payloads, by_mapping);
     let (hand_secs, hand) = time_all(&payloads, hand_mapped);
     assert_eq!(mapped, hand);
+    rate_figure(
+        "mapping engine, shipped 10-field tickets mapping",
+        mapped,
+        mapping_secs,
+        "hand-written Rust",
+        hand,
+        hand_secs,
+        Target::RatioAtLeast(0.3),
+    );
+}
 
-    let rows = all_rows(&*store).await;
-    let baseline_secs = batched_insert(dir.path(), &rows).await;
-
-    let rate = |secs: f64| tickets as f64 / secs;
-    println!(
-        "machine: {} cores; {tickets} Zendesk tickets; SQLite (WAL, synchronous=NORMAL)",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0)
+/// Syncs DingTalk `departments` and `users` (untimed), then `attendance`
+/// over `days` (the e2e figure), then the baseline insert.
+async fn dingtalk_sync(
+    dir: &Path,
+    name: &str,
+    store_url: &str,
+    mock: &hrhub_dingtalk::mock::MockHandle,
+    days: usize,
+    backend: &str,
+) -> Synced {
+    let options = mock.options();
+    let config = write_config(
+        dir,
+        name,
+        store_url,
+        &format!(
+            r#"[[connector]]
+id = "dt"
+kind = "dingtalk"
+base_url = "{url}"
+api_base_url = "{url}"
+app_key = "{key}"
+app_secret = "{secret}"
+start_date = "{start}"
+requests_per_second = 100000
+"#,
+            url = mock.base_url(),
+            key = options.app_key,
+            secret = options.app_secret,
+            start = mock.today() - chrono::Days::new(days as u64),
+        ),
     );
-    println!("{:<44} {:>12} {:>10}", "figure", "records/s", "ratio");
-    println!(
-        "{:<44} {:>12.0} {:>10}",
-        "baseline: batched insert of the final rows",
-        rate(baseline_secs),
-        "1.00"
+    for stream in ["departments", "users"] {
+        hrhub(&config, &["sync", "--connector", "dt", "--stream", stream]).await;
+    }
+    let run = hrhub(&config, &["sync", "--connector", "dt", "--stream", "attendance"]).await;
+    let store = hrhub_store::open(store_url).await.unwrap();
+    let (rows, baseline_secs) =
+        baseline_insert(&*store, store_url, EntityKind::AttendanceRecord).await;
+    assert!(rows > 0, "attendance was synced");
+    rate_figure(
+        &format!("e2e sync, {rows} DingTalk attendance records, {backend}"),
+        rows,
+        run.secs,
+        "batched insert",
+        rows,
+        baseline_secs,
+        Target::RatioAtLeast(0.5),
     );
-    println!(
-        "{:<44} {:>12.0} {:>9.2}x",
-        "e2e sync (HTTP → land → map → upsert)",
-        rate(e2e_secs),
-        baseline_secs / e2e_secs
-    );
-    println!(
-        "{:<44} {:>12.0} {:>9.2}x",
-        "no-op resync (all unchanged at landing)",
-        rate(noop_secs),
-        baseline_secs / noop_secs
-    );
-    println!(
-        "{:<44} {:>12.0} {:>9.2}x",
-        "fetch only (mock HTTP → parse, no store)",
-        rate(fetch_secs),
-        baseline_secs / fetch_secs
-    );
-    println!(
-        "no-op resync is {:.1}x faster than the first sync",
-        e2e_secs / noop_secs
-    );
-    println!(
-        "mapping engine (10-field tickets mapping): {:.0} records/s, {:.2}x of hand-written Rust ({:.0} records/s)",
-        rate(mapping_secs),
-        hand_secs / mapping_secs,
-        rate(hand_secs)
-    );
+    Synced {
+        config,
+        connector: "dt",
+        stream: "attendance",
+        run,
+    }
 }
 
 /// Maps every payload with `f`; (seconds, how many mapped).
@@ -223,68 +388,4 @@ fn hand_mapped(p: &serde_json::Value) -> Option<hrhub_model::MappedEntity> {
             .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
             .map(|t| t.with_timezone(&chrono::Utc)),
     })
-}
-
-async fn all_rows(store: &dyn Store) -> Vec<serde_json::Map<String, serde_json::Value>> {
-    let mut rows = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = store
-            .entity_rows(EntityKind::TicketActivity, after, 10_000)
-            .await
-            .unwrap();
-        let Some(last) = page.last() else { break };
-        after = last["id"].as_i64().unwrap();
-        rows.extend(page);
-    }
-    rows
-}
-
-/// Inserts `rows` into a fresh table with the same columns; returns seconds.
-async fn batched_insert(dir: &Path, rows: &[serde_json::Map<String, serde_json::Value>]) -> f64 {
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-    let options = SqliteConnectOptions::new()
-        .filename(dir.join("baseline.db"))
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal);
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    let columns: Vec<&str> = EntityKind::TicketActivity
-        .fields()
-        .iter()
-        .map(|f| f.name)
-        .collect();
-    sqlx::query(&format!(
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, connector TEXT, source_key TEXT, employee_id INTEGER, {}, UNIQUE (connector, source_key))",
-        columns.join(" , ")
-    ))
-    .execute(&pool)
-    .await
-    .unwrap();
-    let started = Instant::now();
-    for chunk in rows.chunks(1_000) {
-        let mut tx = pool.begin().await.unwrap();
-        for part in chunk.chunks(2_000 / (columns.len() + 3)) {
-            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
-                "INSERT INTO t (connector, source_key, employee_id, {}) ",
-                columns.join(", ")
-            ));
-            qb.push_values(part, |mut b, row| {
-                b.push_bind(row["connector"].as_str().map(str::to_string))
-                    .push_bind(row["source_key"].as_str().map(str::to_string))
-                    .push_bind(row["employee_id"].as_i64());
-                for c in &columns {
-                    match &row[*c] {
-                        serde_json::Value::Number(n) if n.is_i64() => b.push_bind(n.as_i64()),
-                        serde_json::Value::Number(n) => b.push_bind(n.as_f64()),
-                        serde_json::Value::String(s) => b.push_bind(Some(s.clone())),
-                        _ => b.push_bind(None::<String>),
-                    };
-                }
-            });
-            qb.build().execute(&mut *tx).await.unwrap();
-        }
-        tx.commit().await.unwrap();
-    }
-    started.elapsed().as_secs_f64()
 }

@@ -113,7 +113,8 @@ fn bind_entity_row<'q>(
 /// statement well under both databases' parameter limits.
 const UPSERT_CHUNK: usize = 250;
 
-/// Records per landing statement (well under both databases' parameter limits).
+/// Records per landing statement (well under both databases' parameter
+/// limits, and SQLite's 500 terms of a compound SELECT).
 const LAND_CHUNK: usize = 200;
 
 impl Tx {
@@ -213,13 +214,25 @@ impl StoreTx for Tx {
         }
         for (stream, ids) in by_stream {
             for chunk in ids.chunks(LAND_CHUNK) {
-                let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT external_id, content_hash FROM raw_records WHERE connector = ");
-                qb.push_bind(connector).push(" AND stream = ").push_bind(stream).push(" AND external_id IN (");
-                let mut list = qb.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
+                // One full-key lookup per record, glued with UNION ALL. With
+                // `external_id IN (...)`, PostgreSQL without fresh statistics
+                // (a first sync, autovacuum off) probes the unique index by
+                // (connector, stream) only and filters every row of the
+                // stream: each page then costs as much as the stream's size.
+                // An equality on the whole unique key is one index probe
+                // whatever the statistics say.
+                let mut qb = sqlx::QueryBuilder::<Db>::new("");
+                for (i, id) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        qb.push(" UNION ALL ");
+                    }
+                    qb.push("SELECT external_id, content_hash FROM raw_records WHERE connector = ")
+                        .push_bind(connector)
+                        .push(" AND stream = ")
+                        .push_bind(stream)
+                        .push(" AND external_id = ")
+                        .push_bind(*id);
                 }
-                qb.push(")");
                 for row in qb.build().fetch_all(&mut *self.tx).await? {
                     held.insert((stream.to_string(), row.try_get(0)?), row.try_get(1)?);
                 }

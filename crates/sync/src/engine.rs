@@ -1,6 +1,6 @@
 use crate::identity::{resolve, Resolution};
 use chrono::{DateTime, Utc};
-use hrhub_connector::{ConnectorError, Refetch, Source};
+use hrhub_connector::{ConnectorError, Page, Refetch, Source};
 use hrhub_mapping::{MapOutcome, Mapping, MappingSet};
 use hrhub_model::{
     EntityKind, FieldValue, IdentityKeys, MappedEntity, MatchKey, RawRecord, RecordOp, RunCounts,
@@ -494,7 +494,7 @@ impl SyncEngine {
         counts: &mut RunCounts,
     ) -> Result<(), SyncError> {
         let state = self.store.stream_state(&conn.id, stream).await?;
-        let mut cursor = if options.full_refresh {
+        let cursor = if options.full_refresh {
             None
         } else {
             state.as_ref().and_then(|s| s.cursor.clone())
@@ -507,8 +507,15 @@ impl SyncEngine {
             true if options.full_refresh => Some(run_id),
             true => state.and_then(|s| s.scan_id).or(Some(run_id)),
         };
+        let mut next = Prefetch::start(conn, stream, cursor);
         loop {
-            let page = conn.source.read_page(stream, cursor.as_deref()).await?;
+            let page = next.page().await?;
+            // the next page is read while this one is written (the cursor
+            // that resumes after it is already known; it is committed only
+            // after this page)
+            if !page.done {
+                next = Prefetch::start(conn, stream, page.cursor.clone());
+            }
             let mut tx = self.store.begin().await?;
             let mut batch = BatchState::default();
             let mut page_counts = apply_records(
@@ -561,7 +568,6 @@ impl SyncEngine {
             if let Some(progress) = &options.progress {
                 progress(stream, counts);
             }
-            cursor = page.cursor;
             if page.done {
                 return Ok(());
             }
@@ -610,6 +616,35 @@ async fn reconcile_scan(
         })
         .collect();
     apply_records(tx, conn, mapping, &deletes, Some(run_id), batch).await
+}
+
+/// A page being read on its own task while the engine writes the one
+/// before it. Dropped unread (the run failed or lost its lease), the read
+/// is aborted and its page discarded: nothing of it was committed.
+struct Prefetch(tokio::task::JoinHandle<Result<Page, ConnectorError>>);
+
+impl Prefetch {
+    fn start(conn: &ConnectorHandle, stream: &str, cursor: Option<String>) -> Self {
+        let (source, stream) = (conn.source.clone(), stream.to_string());
+        Prefetch(tokio::spawn(async move {
+            source.read_page(&stream, cursor.as_deref()).await
+        }))
+    }
+
+    async fn page(&mut self) -> Result<Page, ConnectorError> {
+        match (&mut self.0).await {
+            Ok(page) => page,
+            // a panic in the connector is the caller's panic
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => unreachable!("only dropping a prefetch cancels its read: {e}"),
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Lands, maps, resolves and upserts `records` inside `tx`. Shared by
