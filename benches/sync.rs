@@ -91,7 +91,15 @@ async fn main() {
     let url = sqlite_url(dir.path(), "dingtalk");
     dingtalk_sync(dir.path(), "dingtalk", &url, &dingtalk, days, "SQLite").await;
     if let Some(pg) = fresh_postgres("hrhub_bench_dingtalk").await {
-        dingtalk_sync(dir.path(), "dingtalk-pg", &pg, &dingtalk, days, "PostgreSQL").await;
+        dingtalk_sync(
+            dir.path(),
+            "dingtalk-pg",
+            &pg,
+            &dingtalk,
+            days,
+            "PostgreSQL",
+        )
+        .await;
     }
     println!(
         "sync bench finished in {:.0} s",
@@ -165,7 +173,11 @@ token = "mock-api-token"
         ),
     );
     hrhub(&config, &["sync", "--connector", "zd", "--stream", "users"]).await;
-    let run = hrhub(&config, &["sync", "--connector", "zd", "--stream", "tickets"]).await;
+    let run = hrhub(
+        &config,
+        &["sync", "--connector", "zd", "--stream", "tickets"],
+    )
+    .await;
     let store = hrhub_store::open(store_url).await.unwrap();
     let (rows, baseline_secs) =
         baseline_insert(&*store, store_url, EntityKind::TicketActivity).await;
@@ -303,7 +315,11 @@ requests_per_second = 100000
     for stream in ["departments", "users"] {
         hrhub(&config, &["sync", "--connector", "dt", "--stream", stream]).await;
     }
-    let run = hrhub(&config, &["sync", "--connector", "dt", "--stream", "attendance"]).await;
+    let run = hrhub(
+        &config,
+        &["sync", "--connector", "dt", "--stream", "attendance"],
+    )
+    .await;
     let store = hrhub_store::open(store_url).await.unwrap();
     let (rows, baseline_secs) =
         baseline_insert(&*store, store_url, EntityKind::AttendanceRecord).await;

@@ -180,7 +180,10 @@ pub fn machine() -> String {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     format!(
         "machine: {cores} cores ({model}); load average at start {}",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     )
 }
 
@@ -218,15 +221,12 @@ pub async fn hrhub(config: &Path, args: &[&str]) -> ChildRun {
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak_kb = 0u64;
     let status = loop {
-        if let Some(kb) = std::fs::read_to_string(&status_file)
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmHWM:"))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|kb| kb.parse::<u64>().ok())
-            })
-        {
+        if let Some(kb) = std::fs::read_to_string(&status_file).ok().and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        }) {
             peak_kb = peak_kb.max(kb);
         }
         if let Some(status) = child.try_wait().unwrap() {
@@ -323,7 +323,11 @@ const BASELINE_STATEMENT_ROWS: usize = 250;
 /// transaction: the physical limit of the database for these rows.
 /// Rows are read from the store in pages (untimed) so 1,000,000 fit in
 /// memory; only the inserts are timed. Returns (rows, seconds).
-pub async fn baseline_insert(store: &dyn Store, store_url: &str, entity: EntityKind) -> (usize, f64) {
+pub async fn baseline_insert(
+    store: &dyn Store,
+    store_url: &str,
+    entity: EntityKind,
+) -> (usize, f64) {
     let columns = baseline_columns(entity);
     let table = format!("baseline_{}", entity.table());
     let mut target = BaselineDb::open(store_url, entity.table(), &table).await;
@@ -410,12 +414,10 @@ impl BaselineDb {
                 .execute(&pool)
                 .await
                 .unwrap();
-            sqlx::query(&format!(
-                "CREATE TABLE {table} (LIKE {like} INCLUDING ALL)"
-            ))
-            .execute(&pool)
-            .await
-            .unwrap();
+            sqlx::query(&format!("CREATE TABLE {table} (LIKE {like} INCLUDING ALL)"))
+                .execute(&pool)
+                .await
+                .unwrap();
             BaselineDb::Postgres(pool)
         }
     }
@@ -424,7 +426,11 @@ impl BaselineDb {
     async fn insert(&mut self, table: &str, columns: &[(&str, FieldType)], rows: &[Vec<Cell>]) {
         let head = format!(
             "INSERT INTO {table} ({}) ",
-            columns.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
+            columns
+                .iter()
+                .map(|(c, _)| *c)
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         match self {
             BaselineDb::Sqlite(pool) => {
