@@ -56,9 +56,6 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            // a file connection does not go stale; the ping before each
-            // acquire was a round trip to its worker thread per transaction
-            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
