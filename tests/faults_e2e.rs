@@ -176,13 +176,7 @@ async fn persistent_faults_fail_the_stream_and_leave_only_whole_pages() {
     let out = sync_tickets(&config).await;
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let status = status_json(&config).await;
-    let tickets = status["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stream"] == "tickets")
-        .unwrap()
-        .clone();
+    let tickets = stream_status(&status, "tickets");
     // failed after committing whole pages: `partial`, with the error shown
     assert_eq!(tickets["status"], "partial");
     let error = tickets["last_run"]["error"].as_str().unwrap();
@@ -236,12 +230,7 @@ async fn a_token_revoked_mid_sync_fails_clearly_without_a_retry_storm() {
         .collect();
     assert_eq!(refused.len(), 1, "one refused request, then stop");
     let status = status_json(&config).await;
-    let error = status["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stream"] == "tickets")
-        .unwrap()["last_run"]["error"]
+    let error = stream_status(&status, "tickets")["last_run"]["error"]
         .as_str()
         .unwrap()
         .to_string();

@@ -127,12 +127,7 @@ async fn a_record_failing_its_mapping_is_quarantined_and_the_rest_lands() {
         .unwrap()
         .starts_with("mappings/zendesk/tickets.toml@"));
     let status = status_json(&config).await;
-    let tickets = status["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stream"] == "tickets")
-        .unwrap();
+    let tickets = stream_status(&status, "tickets");
     assert_eq!(tickets["quarantined"], 1);
 }
 
@@ -194,13 +189,7 @@ async fn a_refused_token_fails_the_stream_with_a_clear_error_in_status() {
     .await;
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let status = status_json(&config).await;
-    let tickets = status["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stream"] == "tickets")
-        .unwrap()
-        .clone();
+    let tickets = stream_status(&status, "tickets");
     assert_eq!(tickets["status"], "failed");
     let error = tickets["last_run"]["error"].as_str().unwrap();
     assert!(

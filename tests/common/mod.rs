@@ -96,15 +96,20 @@ pub async fn status_json(config: &Path) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// The last run's counts of `stream` from `status --json`.
-pub fn last_counts(status: &Value, stream: &str) -> Value {
+/// The row of `stream` in `status --json`.
+pub fn stream_status(status: &Value, stream: &str) -> Value {
     status["streams"]
         .as_array()
         .unwrap()
         .iter()
         .find(|s| s["stream"] == stream)
-        .unwrap_or_else(|| panic!("no stream {stream} in {status}"))["last_run"]["counts"]
+        .unwrap_or_else(|| panic!("no stream {stream} in {status}"))
         .clone()
+}
+
+/// The last run's counts of `stream` from `status --json`.
+pub fn last_counts(status: &Value, stream: &str) -> Value {
+    stream_status(status, stream)["last_run"]["counts"].clone()
 }
 
 pub async fn open_store(dir: &Path) -> SqliteStore {
