@@ -118,7 +118,9 @@ const UPSERT_CHUNK: usize = 250;
 const LAND_CHUNK: usize = 200;
 
 impl Tx {
-    /// Upserts the raw records at `indexes` (distinct keys) in one statement.
+    /// Upserts the raw records at `indexes` (distinct keys) in one statement;
+    /// with `keep_held`, a held key is left as it is.
+    #[allow(clippy::too_many_arguments)]
     async fn write_raw(
         &mut self,
         connector: &str,
@@ -127,6 +129,7 @@ impl Tx {
         indexes: &[usize],
         sync_run_id: Option<i64>,
         out: &mut [Landing],
+        keep_held: bool,
     ) -> Result<(), StoreError> {
         let mut qb = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO raw_records (connector, stream, external_id, content_hash, op, payload, observed_at, sync_run_id, landed_at) ",
@@ -144,13 +147,15 @@ impl Tx {
                 .push_bind(sync_run_id)
                 .push_bind(now);
         });
-        qb.push(
+        qb.push(if keep_held {
+            " ON CONFLICT (connector, stream, external_id) DO NOTHING RETURNING stream, external_id, id"
+        } else {
             " ON CONFLICT (connector, stream, external_id) DO UPDATE SET content_hash = excluded.content_hash, \
                op = excluded.op, payload = excluded.payload, observed_at = excluded.observed_at, \
                sync_run_id = excluded.sync_run_id, landed_at = excluded.landed_at \
              WHERE raw_records.content_hash <> excluded.content_hash \
-             RETURNING stream, external_id, id",
-        );
+             RETURNING stream, external_id, id"
+        });
         let rows = qb.build().fetch_all(&mut *self.tx).await?;
         let mut ids: HashMap<(String, String), i64> = HashMap::with_capacity(rows.len());
         for row in rows {
@@ -249,7 +254,7 @@ impl StoreTx for Tx {
                 continue;
             }
             if pending_keys.contains(&key) || pending.len() == LAND_CHUNK {
-                self.write_raw(connector, records, &hashes, &pending, sync_run_id, &mut out).await?;
+                self.write_raw(connector, records, &hashes, &pending, sync_run_id, &mut out, false).await?;
                 pending.clear();
                 pending_keys.clear();
             }
@@ -258,7 +263,21 @@ impl StoreTx for Tx {
             pending_keys.insert(key);
         }
         if !pending.is_empty() {
-            self.write_raw(connector, records, &hashes, &pending, sync_run_id, &mut out).await?;
+            self.write_raw(connector, records, &hashes, &pending, sync_run_id, &mut out, false).await?;
+        }
+        Ok(out)
+    }
+
+    async fn land_new(&mut self, connector: &str, records: &[RawRecord], sync_run_id: Option<i64>) -> Result<Vec<Landing>, StoreError> {
+        let hashes: Vec<String> = records.iter().map(RawRecord::content_hash).collect();
+        let mut out = vec![Landing::Unchanged; records.len()];
+        // only the first copy of a key in the slice can be new
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        let firsts: Vec<usize> = (0..records.len())
+            .filter(|&i| seen.insert((records[i].stream.as_str(), records[i].external_id.as_str())))
+            .collect();
+        for chunk in firsts.chunks(LAND_CHUNK) {
+            self.write_raw(connector, records, &hashes, chunk, sync_run_id, &mut out, true).await?;
         }
         Ok(out)
     }

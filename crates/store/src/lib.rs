@@ -207,6 +207,18 @@ pub trait StoreTx: Send {
         sync_run_id: Option<i64>,
     ) -> Result<Vec<Landing>, StoreError>;
 
+    /// Lands records that never change once they happened (events), first
+    /// arrival wins: a record whose key is already held, or repeats an
+    /// earlier one in the slice, is [`Landing::Unchanged`] whatever its
+    /// content, and the held copy is kept. Safe against a concurrent
+    /// landing of the same key (one of them lands it).
+    async fn land_new(
+        &mut self,
+        connector: &str,
+        records: &[RawRecord],
+        sync_run_id: Option<i64>,
+    ) -> Result<Vec<Landing>, StoreError>;
+
     /// The employee an identity link points at.
     async fn employee_by_link(
         &mut self,

@@ -141,6 +141,63 @@ async fn landing_stops_unchanged_records() {
 }
 
 #[tokio::test]
+async fn events_land_once_and_the_first_arrival_is_kept() {
+    on_both("landing_new", |store| async move {
+        let pushed = RawRecord::upsert("events", "e1", json!({"via": "push", "eventId": "x"}));
+        let recovered = RawRecord::upsert("events", "e1", json!({"via": "failed list"}));
+        let other = RawRecord::upsert("events", "e2", json!({"via": "failed list"}));
+        let mut tx = store.begin().await.unwrap();
+        let first = tx
+            .land_new("dt", std::slice::from_ref(&pushed), None)
+            .await
+            .unwrap();
+        assert!(matches!(first[..], [Landing::Changed { .. }]));
+        // the same key again, with other content, in a slice that repeats it
+        let again = tx
+            .land_new("dt", &[recovered.clone(), other.clone(), other], None)
+            .await
+            .unwrap();
+        assert_eq!(again[0], Landing::Unchanged, "held key: kept as it is");
+        assert!(
+            matches!(again[1], Landing::Changed { .. }),
+            "a new key lands"
+        );
+        assert_eq!(
+            again[2],
+            Landing::Unchanged,
+            "its repeat in the slice does not"
+        );
+        tx.commit().await.unwrap();
+        let held = store.raw_records("dt", "events", 0, 10).await.unwrap();
+        assert_eq!(held.len(), 2);
+        assert_eq!(
+            held[0].1.payload["via"], "push",
+            "the first arrival is kept"
+        );
+
+        // two transactions landing one key at once: exactly one lands it
+        let racing = RawRecord::upsert("events", "e3", json!({"n": 3}));
+        let land_racing = || async {
+            let mut tx = store.begin().await.unwrap();
+            let l = tx
+                .land_new("dt", std::slice::from_ref(&racing), None)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            l[0]
+        };
+        let (a, b) = tokio::join!(land_racing(), land_racing());
+        let landed = [a, b]
+            .iter()
+            .filter(|l| matches!(l, Landing::Changed { .. }))
+            .count();
+        assert_eq!(landed, 1, "{a:?} {b:?}");
+        assert_eq!(store.holdings("dt", "events").await.unwrap().records, 3);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_page_lands_in_one_go_even_with_repeated_ids() {
     on_both("landing_page", |store| async move {
         let page: Vec<RawRecord> = (0..450)
