@@ -302,6 +302,16 @@ impl DingTalkClient {
         .await
     }
 
+    /// `GET {oapi}{path}?access_token=`; the whole envelope of a successful
+    /// (`errcode` 0) answer.
+    pub(crate) async fn oapi_get(&self, path: &str) -> Result<Value, ConnectorError> {
+        self.with_token(Generation::Old, &[], |token| {
+            let url = Self::url(&self.oapi, path, &[("access_token", token.to_string())]);
+            move |c: &reqwest::Client| c.get(url.clone())
+        })
+        .await
+    }
+
     /// `GET {api}{path}?query` with the token header.
     pub(crate) async fn v1_get(
         &self,

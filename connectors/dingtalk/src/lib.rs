@@ -37,7 +37,9 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use client::DingTalkClient;
-use hrhub_connector::{CheckReport, ConnectorError, HttpConfig, Page, PushSource, Source};
+use hrhub_connector::{
+    CheckReport, ConnectorError, HttpConfig, MissedEvents, Page, PushSource, Source,
+};
 use hrhub_model::RawRecord;
 use org::{Roster, Tree};
 use serde_json::Value;
@@ -171,5 +173,36 @@ impl Source for DingTalk {
 
     fn push(&self) -> Option<&dyn PushSource> {
         self.push.as_ref().map(|p| p as &dyn PushSource)
+    }
+
+    /// With `[connector.webhook]` set: DingTalk keeps what it failed to push.
+    fn keeps_missed_events(&self) -> bool {
+        self.push.is_some()
+    }
+
+    /// One call to the failed-push list (reference §5c; see [`push`]).
+    async fn missed_events(&self) -> Result<MissedEvents, ConnectorError> {
+        let Some(push) = &self.push else {
+            return Ok(MissedEvents::default());
+        };
+        let body = self.client.oapi_get(push::FAILED_LIST_PATH).await?;
+        let entries = body
+            .get("failed_list")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let events: Vec<_> = entries.iter().filter_map(|e| push.recovered(e)).collect();
+        let more = body.get("has_more").and_then(Value::as_bool) == Some(true);
+        tracing::debug!(
+            entries = entries.len(),
+            events = events.len(),
+            more,
+            "dingtalk: failed-push list read"
+        );
+        Ok(MissedEvents {
+            events,
+            // an empty answer that claims more would loop forever
+            more: more && !entries.is_empty(),
+        })
     }
 }

@@ -31,7 +31,18 @@
 //! hours later, and so does the mock, on [`MockHandle::release_pending`].
 //!
 //! Push helpers build signed, encrypted deliveries ([`MockHandle::delivery`])
-//! and deliver them over HTTP with DingTalk's retries ([`MockHandle::deliver`]).
+//! and deliver them over HTTP as DingTalk does ([`MockHandle::deliver`], or
+//! [`MockHandle::emit`] to the app's callback URL,
+//! [`MockHandle::set_callback_url`]): a reply that is not a valid encrypted
+//! `success` within [`MockOptions::delivery_deadline`] fails the attempt;
+//! failed attempts are retried after [`MockOptions::delivery_retry_delays`]
+//! (DingTalk: 10 s, then 30 s); an event whose last retry fails goes on the
+//! failed-push list, served by `GET /call_back/get_call_back_failed_result`
+//! (token checked like every oapi call; at most
+//! [`MockOptions::failed_list_page_size`] entries per call with `has_more`;
+//! what is handed out is removed, as DingTalk does). Entries have the
+//! list's own shape: `{"call_back_tag", "event_time", "<tag>": {body with
+//! `userid`, `corpid`}, "corpid"}`, no `eventId`.
 
 use crate::config::DingTalkWebhook;
 use axum::body::Body;
@@ -49,7 +60,7 @@ use hrhub_connector::synthetic::mix;
 use hrhub_connector::synthetic::{Company, Platform};
 use hrhub_connector::PushRequest;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -79,6 +90,11 @@ pub struct MockOptions {
     /// Pauses between delivery attempts of [`MockHandle::deliver`]
     /// (DingTalk: 10 s, then 30 s).
     pub delivery_retry_delays: Vec<Duration>,
+    /// How long an attempt waits for the reply (DingTalk documents 1.5 s
+    /// for HTTP push); a later reply counts as a failed attempt.
+    pub delivery_deadline: Duration,
+    /// Entries per answer of the failed-push list (DingTalk: 200).
+    pub failed_list_page_size: usize,
     /// A synthetic company whose people are the employees, in company
     /// order: each person's DingTalk account (userid, name, `job_number`,
     /// `org_email`, `mobile` as the company renders them), placed in the
@@ -105,6 +121,8 @@ impl Default for MockOptions {
             webhook_token: "mocktoken123".into(),
             webhook_aes_key: "4g5j64qlyl3zvetqxz5jiocdr586fn2zvjpa8zls3ij".into(),
             delivery_retry_delays: vec![Duration::from_secs(10), Duration::from_secs(30)],
+            delivery_deadline: Duration::from_millis(1_500),
+            failed_list_page_size: 200,
             company: None,
         }
     }
@@ -335,6 +353,10 @@ struct MockState {
     errcode: (u32, i64),
     log: Vec<LoggedRequest>,
     event_counter: u64,
+    /// The app's registered push URL ([`MockHandle::emit`]).
+    callback_url: Option<String>,
+    /// The failed-push list, oldest first.
+    failed: VecDeque<Value>,
 }
 
 impl MockState {
@@ -393,6 +415,8 @@ impl MockState {
             errcode: (0, 0),
             log: Vec::new(),
             event_counter: 0,
+            callback_url: None,
+            failed: VecDeque::new(),
             options,
         };
         state.generate_attendance();
@@ -577,6 +601,11 @@ impl MockState {
 
     fn now(&self) -> i64 {
         Utc::now().timestamp() + self.clock_offset
+    }
+
+    /// [`Self::now`] in milliseconds, as event times are.
+    fn now_ms(&self) -> i64 {
+        Utc::now().timestamp_millis() + self.clock_offset * 1000
     }
 
     fn dept(&self, id: i64) -> Option<&(i64, &'static str, Option<i64>, &'static str)> {
@@ -912,7 +941,7 @@ impl MockHandle {
     pub fn event(&self, event_type: &str, fields: Value) -> Value {
         let mut s = self.state();
         s.event_counter += 1;
-        let now_ms = s.now() * 1000;
+        let now_ms = s.now_ms();
         let mut event = json!({
             "EventType": event_type,
             "EventTime": now_ms,
@@ -963,13 +992,60 @@ impl MockHandle {
         )
     }
 
+    /// The app's push URL, as registered in the developer console: where
+    /// [`Self::emit`] delivers.
+    pub fn set_callback_url(&self, url: &str) {
+        self.state().callback_url = Some(url.to_string());
+    }
+
+    /// Pushes `event` to the callback URL like [`Self::deliver`]; without
+    /// a callback URL the event goes straight to the failed-push list.
+    pub async fn emit(&self, event: &Value) -> DeliveryReport {
+        let url = self.state().callback_url.clone();
+        match url {
+            Some(url) => self.deliver(&url, event).await,
+            None => {
+                self.fail_delivery(event);
+                DeliveryReport {
+                    attempts: 0,
+                    accepted: false,
+                    statuses: Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// The failed-push list as the endpoint would hand it out (oldest first).
+    pub fn failed_events(&self) -> Vec<Value> {
+        self.state().failed.iter().cloned().collect()
+    }
+
+    /// Puts `event` on the failed-push list in the list's shape.
+    fn fail_delivery(&self, event: &Value) {
+        let mut s = self.state();
+        let entry = failed_entry(event, &s.options.corp_id);
+        if let Some(entry) = entry {
+            s.failed.push_back(entry);
+        }
+    }
+
     /// POSTs `event` to `url` as DingTalk does, retrying after
     /// [`MockOptions::delivery_retry_delays`] until the reply is a valid
-    /// encrypted `success`.
+    /// encrypted `success` within [`MockOptions::delivery_deadline`]. When
+    /// the last attempt fails, the event goes on the failed-push list.
     pub async fn deliver(&self, url: &str, event: &Value) -> DeliveryReport {
         let crypto = self.crypto();
-        let delays = self.state().options.delivery_retry_delays.clone();
-        let http = reqwest::Client::new();
+        let (delays, deadline) = {
+            let s = self.state();
+            (
+                s.options.delivery_retry_delays.clone(),
+                s.options.delivery_deadline,
+            )
+        };
+        let http = reqwest::Client::builder()
+            .timeout(deadline)
+            .build()
+            .expect("an HTTP client");
         let mut statuses = Vec::new();
         for attempt in 0..=delays.len() {
             if attempt > 0 {
@@ -1002,6 +1078,7 @@ impl MockHandle {
                 }
             }
         }
+        self.fail_delivery(event);
         DeliveryReport {
             attempts: statuses.len(),
             accepted: false,
@@ -1036,6 +1113,35 @@ pub fn signed_delivery(
         body: json!({ "encrypt": encrypt }).to_string().into_bytes(),
         received_at: Utc::now(),
     }
+}
+
+/// `event` (a push's decrypted body) as a failed-push list entry; `None`
+/// for verification events, which DingTalk does not keep.
+fn failed_entry(event: &Value, corp_id: &str) -> Option<Value> {
+    let tag = event.get("EventType").and_then(Value::as_str)?;
+    if tag.starts_with("check_") {
+        return None;
+    }
+    let mut body = Map::new();
+    for (key, value) in event.as_object()? {
+        match key.as_str() {
+            "EventType" | "EventTime" | "CorpId" | "BizId" | "eventId" => {}
+            "userId" => {
+                body.insert("userid".into(), value.clone());
+            }
+            _ => {
+                body.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    body.insert("corpid".into(), json!(corp_id));
+    let mut entry = json!({
+        "call_back_tag": tag,
+        "event_time": event.get("EventTime").cloned().unwrap_or(Value::Null),
+        "corpid": corp_id,
+    });
+    entry[tag] = Value::Object(body);
+    Some(entry)
 }
 
 fn reply_is_success(crypto: &CallbackCrypto, reply: &Value) -> bool {
@@ -1221,6 +1327,7 @@ impl MockState {
             (&Method::POST, "/topapi/user/listid") => self.user_listid(body),
             (&Method::POST, "/attendance/list") => self.attendance_list(body),
             (&Method::GET, "/v1.0/contact/empLeaveRecords") => self.leave_records(query),
+            (&Method::GET, crate::push::FAILED_LIST_PATH) => self.failed_list(),
             _ if v1 => v1_error(
                 StatusCode::NOT_FOUND,
                 "InvalidAction.NotFound",
@@ -1338,6 +1445,20 @@ impl MockState {
             ),
             TokenErrorShape::V1 => v1_error(StatusCode::BAD_REQUEST, "InvalidAuthentication", msg),
         })
+    }
+
+    // --- push --------------------------------------------------------------
+
+    /// The oldest entries of the failed-push list, removed as they are
+    /// handed out.
+    fn failed_list(&mut self) -> Response {
+        let take = self
+            .options
+            .failed_list_page_size
+            .clamp(1, 200)
+            .min(self.failed.len());
+        let page: Vec<Value> = self.failed.drain(..take).collect();
+        ok(json!({"has_more": !self.failed.is_empty(), "failed_list": page}))
     }
 
     // --- org ---------------------------------------------------------------

@@ -20,17 +20,27 @@
 //! | `attend_bossCheck_change` | refetch `attendance` `userId:workDate` |
 //! | anything else | landed as an event only |
 //!
-//! The event itself is a record of stream `events` keyed by its `eventId`
-//! (retries re-send the same id, so a duplicate lands once); an event
-//! without one is keyed `<EventType>:<first 16 hex of sha256(event JSON)>`,
-//! equally stable across retries.
+//! The event itself is a record of stream `events`, keyed so that a retry
+//! and the same event fetched from the failed-push list are one record
+//! ([`event_id`]): `<EventType>:<EventTime>:<digest of what happened>`.
+//! The failed-push list carries no `eventId` (and names fields differently:
+//! `userid`, `corpid`), so the key is built from what both forms share.
+//!
+//! **Missed pushes.** DingTalk retries a failed push after 10 s and 30 s,
+//! then keeps the event on its failed-push list, served by
+//! `GET /call_back/get_call_back_failed_result` (≤ 200 per call, repeat
+//! while `has_more`; the events handed out are removed). [`DingTalkPush::recovered`]
+//! turns an entry of that list into the event record a push would have
+//! landed (its payload is the entry as DingTalk sent it) with the same
+//! re-fetches.
 
 use crate::config::DingTalkWebhook;
 use crate::org;
 use chrono_tz::Tz;
 use hrhub_connector::callback_crypto::{check_timestamp, random_nonce, CallbackCrypto};
 use hrhub_connector::{
-    ConnectorError, PushError, PushOutcome, PushReply, PushRequest, PushSource, Refetch,
+    ConnectorError, MissedEvent, PushError, PushOutcome, PushReply, PushRequest, PushSource,
+    Refetch,
 };
 use hrhub_model::RawRecord;
 use serde_json::{json, Value};
@@ -53,6 +63,9 @@ impl std::fmt::Debug for DingTalkPush {
             .finish()
     }
 }
+
+/// The failed-push list (oapi, token in the query).
+pub const FAILED_LIST_PATH: &str = "/call_back/get_call_back_failed_result";
 
 const HANDSHAKES: [&str; 3] = [
     "check_url",
@@ -146,8 +159,60 @@ fn event_type(event: &Value) -> &str {
         .unwrap_or("")
 }
 
-/// The event's id for de-duplication (see the module docs).
+/// Envelope fields (compared lower-cased): the push's and the failed-push
+/// list's names for the event's type, time, organization and ids. Left
+/// out of the digest, so both forms of one event digest alike.
+const ENVELOPE: [&str; 8] = [
+    "eventtype",
+    "eventtime",
+    "event_time",
+    "call_back_tag",
+    "corpid",
+    "bizid",
+    "eventid",
+    "timestamp",
+];
+
+/// `EventTime` (ms), a number or a numeric string.
+fn event_time(event: &Value) -> Option<i64> {
+    org::int(event.get("EventTime").or_else(|| event.get("eventTime")))
+}
+
+/// `value` with every object key lower-cased (the failed-push list writes
+/// `userid` where a push writes `userId`) and, at the top, the envelope
+/// dropped; keys in sorted order (also were serde_json's `preserve_order`
+/// ever switched on), so its serialization is canonical.
+fn canonical(value: &Value, top: bool) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut fields: Vec<(String, Value)> = map
+                .iter()
+                .map(|(k, v)| (k.to_lowercase(), v))
+                .filter(|(k, _)| !(top && ENVELOPE.contains(&k.as_str())))
+                .map(|(k, v)| (k, canonical(v, false)))
+                .collect();
+            fields.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(fields.into_iter().collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| canonical(v, false)).collect()),
+        other => other.clone(),
+    }
+}
+
+fn digest16(value: &Value) -> String {
+    let digest = Sha256::digest(value.to_string().as_bytes());
+    hex::encode(digest)[..16].to_string()
+}
+
+/// The event's key for de-duplication (see the module docs): with an
+/// `EventTime`, `<EventType>:<EventTime>:<digest of the canonical body>`,
+/// the same for a push, its retries and its failed-push list entry; else
+/// the `eventId`; else `<EventType>:<digest of the whole event>`.
 pub fn event_id(event: &Value) -> String {
+    let kind = event_type(event);
+    if let Some(time) = event_time(event) {
+        return format!("{kind}:{time}:{}", digest16(&canonical(event, true)));
+    }
     for key in ["eventId", "EventId", "event_id"] {
         if let Some(id) = event
             .get(key)
@@ -157,9 +222,31 @@ pub fn event_id(event: &Value) -> String {
             return id.to_string();
         }
     }
-    // serde_json's map is ordered, so the serialization is canonical.
-    let digest = Sha256::digest(event.to_string().as_bytes());
-    format!("{}:{}", event_type(event), &hex::encode(digest)[..16])
+    format!("{kind}:{}", digest16(event))
+}
+
+/// A failed-push list entry as the event a push would have carried:
+/// `{"call_back_tag": T, "event_time": ms, T: {...}}` becomes
+/// `{"EventType": T, "EventTime": ms, ...}`. The body under `T` is an
+/// object (the Java SDK types it as a JSON string; both are read).
+pub fn event_from_failed(entry: &Value) -> Value {
+    let tag = entry
+        .get("call_back_tag")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let mut event = match entry.get(tag) {
+        Some(Value::Object(body)) => body.clone(),
+        Some(Value::String(text)) => match serde_json::from_str(text) {
+            Ok(Value::Object(body)) => body,
+            _ => serde_json::Map::new(),
+        },
+        _ => serde_json::Map::new(),
+    };
+    event.insert("EventType".into(), json!(tag));
+    if let Some(time) = entry.get("event_time").filter(|t| !t.is_null()) {
+        event.insert("EventTime".into(), time.clone());
+    }
+    Value::Object(event)
 }
 
 /// Strings from a value that is a string, a number, or an array of them.
@@ -217,7 +304,7 @@ impl DingTalkPush {
         }
         if DEPT_EVENTS.contains(&kind) {
             let mut ids = BTreeSet::new();
-            for key in ["deptId", "DeptId"] {
+            for key in ["deptId", "DeptId", "deptid"] {
                 ids_in(event.get(key), &mut ids);
             }
             return refetch("departments", ids);
@@ -241,9 +328,9 @@ impl DingTalkPush {
                 refetch("attendance", ids)
             }
             "attend_bossCheck_change" => {
-                let user = event
-                    .get("userId")
-                    .or_else(|| event.get("UserId"))
+                let user = ["userId", "UserId", "userid"]
+                    .iter()
+                    .find_map(|k| event.get(*k))
                     .and_then(Value::as_str);
                 let date = event
                     .get("workDate")
@@ -258,6 +345,24 @@ impl DingTalkPush {
             }
             _ => Vec::new(),
         }
+    }
+}
+
+impl DingTalkPush {
+    /// An entry of the failed-push list as the event record a push would
+    /// have landed (same key, same re-fetches); the payload is the entry
+    /// itself. `None` for verification events (nothing to keep).
+    pub fn recovered(&self, entry: &Value) -> Option<MissedEvent> {
+        let event = event_from_failed(entry);
+        let kind = event_type(&event).to_string();
+        if HANDSHAKES.contains(&kind.as_str()) {
+            return None;
+        }
+        Some(MissedEvent {
+            event: RawRecord::upsert("events", event_id(&event), entry.clone()),
+            records: Vec::new(),
+            refetch: self.refetch(&kind, &event),
+        })
     }
 }
 
@@ -307,5 +412,32 @@ mod tests {
         assert_eq!(event_id(&a), event_id(&b));
         assert!(event_id(&a).starts_with("user_add_org:"));
         assert_eq!(event_id(&json!({"eventId": "abc"})), "abc");
+    }
+
+    #[test]
+    fn a_push_and_its_failed_list_entry_share_the_key() {
+        let pushed = json!({"EventType": "user_add_org", "EventTime": 1606126433000_i64,
+            "CorpId": "ding1", "BizId": "16061", "eventId": "c7c7", "timeStamp": "1606126433000",
+            "userId": ["zhangsan"]});
+        // the reference's example entry, and the Java SDK's string-typed body
+        let entry = json!({"user_add_org": {"userid": ["zhangsan"], "corpid": "ding1"},
+            "call_back_tag": "user_add_org", "event_time": 1606126433000_i64});
+        let string_body = json!({"user_add_org": "{\"userid\":[\"zhangsan\"]}",
+            "call_back_tag": "user_add_org", "event_time": 1606126433000_i64, "corpid": "ding1"});
+        let key = event_id(&pushed);
+        assert!(key.starts_with("user_add_org:1606126433000:"), "{key}");
+        assert_eq!(event_id(&event_from_failed(&entry)), key);
+        assert_eq!(event_id(&event_from_failed(&string_body)), key);
+        // another user, another time, another type: another event
+        let mut other = pushed.clone();
+        other["userId"] = json!(["lisi"]);
+        assert_ne!(event_id(&other), key);
+        other = pushed.clone();
+        other["EventTime"] = json!(1606126433001_i64);
+        assert_ne!(event_id(&other), key);
+        other = pushed.clone();
+        other["EventType"] = json!("user_leave_org");
+        assert_ne!(event_id(&other), key);
+        assert_eq!(user_ids(&event_from_failed(&entry)).len(), 1);
     }
 }

@@ -7,6 +7,7 @@ use hrhub_connector::{
     HttpConfig, PushError, PushOutcome, PushReply, PushRequest, PushSource, Source,
 };
 use hrhub_dingtalk::mock::signed_delivery;
+use hrhub_dingtalk::push::{event_id, FAILED_LIST_PATH};
 use hrhub_dingtalk::{
     DingTalk, DingTalkConfig, DingTalkPush, DingTalkWebhook, MockDingTalk, MockHandle, MockOptions,
 };
@@ -185,16 +186,21 @@ async fn setup() -> (MockHandle, DingTalk) {
         ..MockOptions::default()
     })
     .await;
+    let dt = connector(&mock, true);
+    (mock, dt)
+}
+
+/// A connector reading `mock`, with its push settings when `webhook`.
+fn connector(mock: &MockHandle, webhook: bool) -> DingTalk {
     let o = mock.options();
     let mut cfg = DingTalkConfig::new(&mock.base_url(), &o.app_key, &o.app_secret);
     cfg.requests_per_second = Some(2_000);
-    cfg.webhook = Some(mock.webhook_config());
+    cfg.webhook = webhook.then(|| mock.webhook_config());
     let http = HttpConfig {
         retry: RetryPolicy::fast(),
         ..HttpConfig::for_local_mocks()
     };
-    let dt = DingTalk::new(cfg, http).unwrap();
-    (mock, dt)
+    DingTalk::new(cfg, http).unwrap()
 }
 
 fn event(
@@ -239,7 +245,10 @@ async fn user_events_ask_for_a_refetch_and_land_once() {
     let (record, refetch, reply) = event(push.receive(&first).unwrap());
     assert!(mock.reply_is_success(&reply_json(&reply)));
     assert_eq!(record.stream, "events");
-    assert_eq!(record.external_id, e["eventId"].as_str().unwrap());
+    assert_eq!(record.external_id, event_id(&e));
+    assert!(record
+        .external_id
+        .starts_with(&format!("user_add_org:{}:", e["EventTime"])));
     assert_eq!(record.payload, e);
     assert_eq!(refetch.len(), 1);
     assert_eq!(refetch[0].stream, "users");
@@ -325,10 +334,14 @@ async fn punches_ask_for_that_days_results() {
     let e = mock.event("chat_add_member", json!({"ChatId": "c1"}));
     let (record, refetch, _) = event(push.receive(&mock.delivery(&e)).unwrap());
     assert!(refetch.is_empty());
-    assert_eq!(record.external_id, e["eventId"].as_str().unwrap());
-    // without an eventId: a stable composite
+    assert!(record.external_id.starts_with("chat_add_member:"));
+    // the key does not rest on the eventId (the failed-push list has none)
     let mut bare = e.clone();
     bare.as_object_mut().unwrap().remove("eventId");
+    let (a, _, _) = event(push.receive(&mock.delivery(&bare)).unwrap());
+    assert_eq!(a.external_id, record.external_id);
+    // without an EventTime either: the digest of the whole event, stable
+    bare.as_object_mut().unwrap().remove("EventTime");
     let (a, _, _) = event(push.receive(&mock.delivery(&bare)).unwrap());
     let (b, _, _) = event(push.receive(&mock.delivery(&bare)).unwrap());
     assert_eq!(a.external_id, b.external_id);
@@ -448,4 +461,159 @@ async fn the_mock_delivers_over_http_and_retries() {
     assert!(report.accepted, "{report:?}");
     assert_eq!(report.attempts, 2);
     assert_eq!(report.statuses, vec![503, 200]);
+    assert!(mock.failed_events().is_empty(), "delivered, so not kept");
+}
+
+/// A receiver that answers `success` too late: the hub has the event, but
+/// DingTalk counts every attempt as failed and keeps the event.
+#[tokio::test]
+async fn a_reply_after_the_deadline_is_a_failed_attempt() {
+    use axum::routing::post;
+    let mock = MockDingTalk::start(MockOptions {
+        qps_limit: None,
+        delivery_retry_delays: vec![Duration::from_millis(10), Duration::from_millis(10)],
+        delivery_deadline: Duration::from_millis(100),
+        ..MockOptions::default()
+    })
+    .await;
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move || {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                "{}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    mock.set_callback_url(&url);
+    let e = mock.user_event("user_add_org", &["01260001"]);
+    let report = mock.emit(&e).await;
+    assert!(!report.accepted);
+    assert_eq!(report.attempts, 3);
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "each attempt reached it"
+    );
+    assert_eq!(mock.failed_events().len(), 1);
+}
+
+/// What DingTalk gives up on goes on the failed-push list: token checked,
+/// paged with `has_more`, removed as handed out; the connector turns each
+/// entry into the event a push would have landed (same key, same
+/// re-fetch).
+#[tokio::test]
+async fn missed_pushes_are_listed_and_drained_once() {
+    let mock = MockDingTalk::start(MockOptions {
+        qps_limit: None,
+        delivery_retry_delays: vec![Duration::from_millis(10), Duration::from_millis(20)],
+        failed_list_page_size: 2,
+        ..MockOptions::default()
+    })
+    .await;
+    let o = mock.options();
+    let dt = connector(&mock, true);
+    assert!(dt.keeps_missed_events());
+
+    // nobody listens on the callback URL
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/webhooks/dt", dead.local_addr().unwrap());
+    drop(dead);
+    mock.set_callback_url(&dead_url);
+    let users = mock.user_ids();
+    let events = vec![
+        mock.user_event("user_add_org", &[users[0].as_str()]),
+        mock.user_event("user_leave_org", &[users[1].as_str()]),
+        mock.event("org_dept_modify", json!({"deptId": [37_000_101]})),
+        mock.event("bpms_task_change", json!({"processInstanceId": "p1"})),
+        mock.event("check_url", json!({})),
+    ];
+    for e in &events {
+        let r = mock.emit(e).await;
+        assert!(!r.accepted);
+        assert_eq!(r.statuses, vec![0, 0, 0], "a push and two retries");
+    }
+    let listed = mock.failed_events();
+    assert_eq!(listed.len(), 4, "a verification event is not kept");
+    let entry = &listed[0];
+    assert_eq!(entry["call_back_tag"], "user_add_org");
+    assert_eq!(entry["event_time"], events[0]["EventTime"]);
+    assert_eq!(entry["user_add_org"]["userid"], json!([users[0]]));
+    assert_eq!(entry["user_add_org"]["corpid"], o.corp_id.as_str());
+    assert!(entry.get("eventId").is_none() && entry["user_add_org"].get("eventId").is_none());
+
+    // the endpoint checks the token like every oapi call
+    let http_client = reqwest::Client::new();
+    let answer = |query: &'static str| {
+        let url = format!("{}{FAILED_LIST_PATH}{query}", mock.base_url());
+        let client = http_client.clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(answer("").await["errcode"], 41001);
+    assert_eq!(answer("?access_token=forged").await["errcode"], 40014);
+    assert_eq!(
+        mock.failed_events().len(),
+        4,
+        "refused calls hand out nothing"
+    );
+
+    // the connector reads two per call while has_more
+    let mut batches = Vec::new();
+    loop {
+        let batch = dt.missed_events().await.unwrap();
+        let more = batch.more;
+        batches.push(batch);
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(
+        batches.iter().map(|b| b.events.len()).collect::<Vec<_>>(),
+        [2, 2]
+    );
+    assert_eq!(mock.calls_to(FAILED_LIST_PATH), 4);
+    assert!(mock.failed_events().is_empty(), "handed out, so removed");
+    let recovered: Vec<_> = batches.into_iter().flat_map(|b| b.events).collect();
+    let push = dt.push().unwrap();
+    for (missed, pushed) in recovered.iter().zip(&events) {
+        // the key and re-fetch a push of the same event gets
+        let (record, refetch, _) = event(push.receive(&mock.delivery(pushed)).unwrap());
+        assert_eq!(missed.event.stream, "events");
+        assert_eq!(missed.event.external_id, record.external_id);
+        assert_eq!(missed.refetch, refetch);
+    }
+    assert_eq!(recovered[0].refetch[0].ids, vec![users[0].clone()]);
+    assert_eq!(recovered[2].refetch[0].stream, "departments");
+    assert!(recovered[3].refetch.is_empty());
+    let empty = dt.missed_events().await.unwrap();
+    assert!(empty.events.is_empty() && !empty.more);
+
+    // an expired token is replaced once, as on every call
+    mock.invalidate_tokens();
+    assert!(dt.missed_events().await.is_ok());
+    // a refusal the platform gives (no permission) is an error, not "nothing missed"
+    mock.errcode_next(1, 60011);
+    assert!(dt.missed_events().await.is_err());
+    // without webhook settings, nothing to ask for
+    let plain = connector(&mock, false);
+    assert!(!plain.keeps_missed_events());
+    mock.clear_requests();
+    assert!(plain.missed_events().await.unwrap().events.is_empty());
+    assert_eq!(mock.calls_to(FAILED_LIST_PATH), 0);
 }

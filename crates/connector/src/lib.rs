@@ -17,7 +17,9 @@ pub mod synthetic;
 
 pub use error::ConnectorError;
 pub use http::{HttpClient, HttpConfig};
-pub use push::{PushError, PushOutcome, PushReply, PushRequest, PushSource, Refetch};
+pub use push::{
+    MissedEvent, MissedEvents, PushError, PushOutcome, PushReply, PushRequest, PushSource, Refetch,
+};
 pub use rate_limit::RateLimiter;
 pub use ssrf::{UrlPolicy, UrlRefused};
 
@@ -86,6 +88,19 @@ pub trait Source: Send + Sync {
     /// The connector's event push receiver, when it has one configured.
     fn push(&self) -> Option<&dyn PushSource> {
         None
+    }
+
+    /// Whether the platform keeps the events it failed to push for
+    /// [`Source::missed_events`] (DingTalk's failed-push list).
+    fn keeps_missed_events(&self) -> bool {
+        false
+    }
+
+    /// The next batch of events the platform failed to push. Fetching
+    /// removes them on the platform's side: land a batch before asking for
+    /// the next.
+    async fn missed_events(&self) -> Result<MissedEvents, ConnectorError> {
+        Ok(MissedEvents::default())
     }
 }
 

@@ -73,6 +73,25 @@ pub enum PushOutcome {
     },
 }
 
+/// An event the platform could not push (the receiver was down past its
+/// retries) and kept for the hub to fetch, in the form of a pushed one:
+/// `event` keyed so that the same event pushed and recovered is one record.
+#[derive(Debug, Clone)]
+pub struct MissedEvent {
+    pub event: RawRecord,
+    pub records: Vec<RawRecord>,
+    pub refetch: Vec<Refetch>,
+}
+
+/// One batch of missed events. The platform forgets what it hands out, so
+/// each batch is landed before the next is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct MissedEvents {
+    pub events: Vec<MissedEvent>,
+    /// The platform holds more: ask again.
+    pub more: bool,
+}
+
 /// Why a delivery was refused. Nothing of it is stored.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {

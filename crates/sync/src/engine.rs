@@ -1,6 +1,6 @@
 use crate::identity::{resolve, Resolution};
 use chrono::{DateTime, Utc};
-use hrhub_connector::{ConnectorError, Page, Refetch, Source};
+use hrhub_connector::{ConnectorError, MissedEvents, Page, Refetch, Source};
 use hrhub_mapping::{MapOutcome, Mapping, MappingSet};
 use hrhub_model::{
     EntityKind, FieldValue, IdentityKeys, MappedEntity, MatchKey, RawRecord, RecordOp, RunCounts,
@@ -52,6 +52,14 @@ pub enum SyncError {
     #[error("{0}")]
     Store(#[from] StoreError),
 }
+
+/// The stream pushed and recovered events land in (raw only: events are
+/// not mapped; the records they name are).
+pub const EVENTS_STREAM: &str = "events";
+
+/// A drain of missed events stops after this many batches (200 events
+/// each on DingTalk); the next sync goes on.
+const MAX_MISSED_BATCHES: usize = 1_000;
 
 /// Called after each committed page with the stream and the run's counts so far.
 pub type ProgressFn = Arc<dyn Fn(&str, &RunCounts) + Send + Sync>;
@@ -136,7 +144,8 @@ impl SyncEngine {
     }
 
     /// Syncs the given streams (all, in the connector's order, when empty).
-    /// A failing stream does not stop the others.
+    /// A failing stream does not stop the others. Events the platform
+    /// failed to push are recovered first ([`Self::recover_missed_events`]).
     pub async fn sync_connector(
         &self,
         conn: &ConnectorHandle,
@@ -148,7 +157,7 @@ impl SyncEngine {
         } else {
             streams.to_vec()
         };
-        let mut outcomes = Vec::new();
+        let mut outcomes = self.recover_missed_events(conn, options.trigger).await;
         for stream in streams {
             outcomes.push(self.sync_stream(conn, &stream, options).await);
         }
@@ -166,24 +175,143 @@ impl SyncEngine {
         records: &[RawRecord],
     ) -> Result<bool, SyncError> {
         let mut tx = self.store.begin().await?;
-        let landed = tx.land(&conn.id, std::slice::from_ref(event), None).await?;
+        let fresh = self
+            .land_event(&mut *tx, conn, event, records, None, false)
+            .await?;
+        tx.commit().await?;
+        Ok(fresh)
+    }
+
+    /// Lands an event with the records it carries inside `tx`; true when
+    /// the event is new (only then are its records applied). A pushed event
+    /// landed again with other content replaces the held copy (`land`); a
+    /// recovered one never does (`first_wins`: the pushed copy carries more).
+    async fn land_event(
+        &self,
+        tx: &mut dyn StoreTx,
+        conn: &ConnectorHandle,
+        event: &RawRecord,
+        records: &[RawRecord],
+        run_id: Option<i64>,
+        first_wins: bool,
+    ) -> Result<bool, SyncError> {
+        let event = std::slice::from_ref(event);
+        let landed = if first_wins {
+            tx.land_new(&conn.id, event, run_id).await?
+        } else {
+            tx.land(&conn.id, event, run_id).await?
+        };
         let fresh = matches!(landed.first(), Some(Landing::Changed { .. }));
         if fresh {
             for (stream, group) in group_by_stream(records) {
                 let mapping = self.mapping_for(conn.source.kind(), stream)?;
                 apply_records(
-                    &mut *tx,
+                    tx,
                     conn,
                     &mapping,
                     &group,
-                    None,
+                    run_id,
                     &mut BatchState::default(),
                 )
                 .await?;
             }
         }
-        tx.commit().await?;
         Ok(fresh)
+    }
+
+    /// Recovers the events the platform kept after failing to push them
+    /// (the receiver was down past its retries; DingTalk's failed-push
+    /// list). Each batch lands in one transaction before the next is asked
+    /// for (the platform forgets what it hands out), through the same path
+    /// as a push, so an event that came both ways is held once; then the
+    /// records the new events name are re-fetched (`webhook` runs). The
+    /// drain is a run of stream `events` when there was anything to recover
+    /// or the platform could not be asked; an empty list records nothing.
+    /// Skipped while another process drains the same connector.
+    pub async fn recover_missed_events(
+        &self,
+        conn: &ConnectorHandle,
+        trigger: RunTrigger,
+    ) -> Vec<Result<SyncOutcome, SyncError>> {
+        if !conn.source.keeps_missed_events() {
+            return Vec::new();
+        }
+        let lease = format!("{}/{EVENTS_STREAM}", conn.id);
+        match self.take_lease(&lease).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(connector = %conn.id, "another process is recovering missed events");
+                return Vec::new();
+            }
+            Err(e) => return vec![Err(e.into())],
+        }
+        let first = conn.source.missed_events().await;
+        if matches!(&first, Ok(batch) if batch.events.is_empty() && !batch.more) {
+            let _ = self.store.release_lease(&lease, &self.holder).await;
+            return Vec::new();
+        }
+        let mut refetch: Vec<Refetch> = Vec::new();
+        let drained = self
+            .recorded_run(conn, EVENTS_STREAM, trigger, |run_id| {
+                self.drain_missed(conn, first, run_id, &lease, &mut refetch)
+            })
+            .await;
+        let _ = self.store.release_lease(&lease, &self.holder).await;
+        let mut outcomes = vec![drained];
+        outcomes.extend(self.refetch(conn, &refetch).await);
+        outcomes
+    }
+
+    async fn drain_missed(
+        &self,
+        conn: &ConnectorHandle,
+        first: Result<MissedEvents, ConnectorError>,
+        run_id: i64,
+        lease: &str,
+        refetch: &mut Vec<Refetch>,
+    ) -> Result<RunCounts, SyncError> {
+        let mut counts = RunCounts::default();
+        let mut batch = first?;
+        for _ in 0..MAX_MISSED_BATCHES {
+            let mut tx = self.store.begin().await?;
+            for missed in &batch.events {
+                let fresh = self
+                    .land_event(
+                        &mut *tx,
+                        conn,
+                        &missed.event,
+                        &missed.records,
+                        Some(run_id),
+                        true,
+                    )
+                    .await?;
+                counts.fetched += 1;
+                if fresh {
+                    counts.upserted += 1;
+                    merge_refetch(refetch, &missed.refetch);
+                } else {
+                    counts.unchanged += 1;
+                }
+            }
+            tx.commit().await?;
+            self.store.update_run(run_id, &counts).await?;
+            if !batch.more {
+                tracing::info!(connector = %conn.id, ?counts, "missed events recovered");
+                return Ok(counts);
+            }
+            if !self
+                .store
+                .acquire_lease(lease, &self.holder, self.lease_ttl)
+                .await?
+            {
+                return Err(SyncError::LeaseLost(lease.to_string()));
+            }
+            batch = conn.source.missed_events().await?;
+        }
+        Err(SyncError::Connector(ConnectorError::protocol(
+            conn.source.kind(),
+            format!("the failed-push list still had more after {MAX_MISSED_BATCHES} batches; the next sync goes on"),
+        )))
     }
 
     /// Fetches and applies the records an event named by id, as a run with
@@ -888,6 +1016,22 @@ async fn write_employee(
         .await?;
     tx.resolve_waiting(upserted.id, &mapped.identity).await?;
     Ok(())
+}
+
+/// Adds `more` to `into`, one entry per stream, each id once.
+fn merge_refetch(into: &mut Vec<Refetch>, more: &[Refetch]) {
+    for r in more {
+        match into.iter_mut().find(|x| x.stream == r.stream) {
+            Some(x) => {
+                for id in &r.ids {
+                    if !x.ids.contains(id) {
+                        x.ids.push(id.clone());
+                    }
+                }
+            }
+            None => into.push(r.clone()),
+        }
+    }
 }
 
 /// Records grouped by stream, in first-seen order.
