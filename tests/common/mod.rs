@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use hrhub_connector::PushRequest;
 use hrhub_model::EntityKind;
 use hrhub_store::{SqliteStore, Store};
 use hrhub_zendesk::{MockHandle, MockOptions, MockZendesk};
@@ -234,4 +235,99 @@ pub fn listen_on(config: &Path, port: u16) {
         format!("[server]\nlisten = \"127.0.0.1:{port}\"\n{text}"),
     )
     .unwrap();
+}
+
+/// Writes `hrhub.toml` in `dir`: `[server] listen` on `port`, a DingTalk
+/// connector `dt` and a WeCom connector `wc` reading the mocks, each with
+/// the `[connector.webhook]` settings its mock signs pushes with.
+pub fn write_push_config(
+    dir: &Path,
+    port: u16,
+    dt: &hrhub_dingtalk::MockHandle,
+    wc: &hrhub_wecom::MockHandle,
+) -> PathBuf {
+    let (d, w) = (dt.options(), wc.options());
+    let text = format!(
+        r#"[store]
+url = "sqlite://{db}"
+[server]
+listen = "127.0.0.1:{port}"
+
+[[connector]]
+id = "dt"
+kind = "dingtalk"
+base_url = "{dt_url}"
+api_base_url = "{dt_url}"
+app_key = "{dt_key}"
+app_secret = "{dt_secret}"
+[connector.webhook]
+token = "{dt_token}"
+aes_key = "{dt_aes}"
+
+[[connector]]
+id = "wc"
+kind = "wecom"
+base_url = "{wc_url}"
+corp_id = "{wc_corp}"
+secret = "{wc_secret}"
+contacts_secret = "{wc_contacts}"
+[connector.webhook]
+token = "{wc_token}"
+aes_key = "{wc_aes}"
+"#,
+        db = dir.join("hrhub.db").display(),
+        dt_url = dt.base_url(),
+        dt_key = d.app_key,
+        dt_secret = d.app_secret,
+        dt_token = d.webhook_token,
+        dt_aes = d.webhook_aes_key,
+        wc_url = wc.base_url(),
+        wc_corp = w.corp_id,
+        wc_secret = w.app_secret,
+        wc_contacts = w.contacts_secret,
+        wc_token = w.callback_token,
+        wc_aes = w.callback_aes_key,
+    );
+    let path = dir.join("hrhub.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Sends a delivery built by a mock (query, body) to a webhook URL.
+pub async fn post_delivery(
+    client: &reqwest::Client,
+    url: &str,
+    request: &PushRequest,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(url)
+        .query(&request.query.iter().collect::<Vec<_>>())
+        .body(request.body.clone())
+        .send()
+        .await
+}
+
+/// Raw `events` records a connector holds.
+pub async fn events_held(store: &dyn Store, connector: &str) -> i64 {
+    store.holdings(connector, "events").await.unwrap().records
+}
+
+/// Every landed raw record of a connector's stream, oldest first.
+pub async fn all_raw(
+    store: &dyn Store,
+    connector: &str,
+    stream: &str,
+) -> Vec<hrhub_model::RawRecord> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store
+            .raw_records(connector, stream, after, 1_000)
+            .await
+            .unwrap();
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        out.extend(page.into_iter().map(|(_, r)| r));
+    }
+    out
 }
