@@ -178,6 +178,7 @@ token = "mock-api-token"
         &["sync", "--connector", "zd", "--stream", "tickets"],
     )
     .await;
+    cpu_context(&format!("{tickets} Zendesk tickets, {backend}"), &run);
     let store = hrhub_store::open(store_url).await.unwrap();
     let (rows, baseline_secs) =
         baseline_insert(&*store, store_url, EntityKind::TicketActivity).await;
@@ -213,6 +214,7 @@ async fn noop_resync(first: &Synced, records: usize) {
         ],
     )
     .await;
+    cpu_context(&format!("no-op resync, {records} records"), &run);
     rate_figure(
         &format!("no-op resync, {records} records, SQLite"),
         records,
@@ -320,6 +322,7 @@ requests_per_second = 100000
         &["sync", "--connector", "dt", "--stream", "attendance"],
     )
     .await;
+    cpu_context(&format!("DingTalk attendance, {backend}"), &run);
     let store = hrhub_store::open(store_url).await.unwrap();
     let (rows, baseline_secs) =
         baseline_insert(&*store, store_url, EntityKind::AttendanceRecord).await;
@@ -339,6 +342,17 @@ requests_per_second = 100000
         stream: "attendance",
         run,
     }
+}
+
+/// How much of a run's wall time the hub itself was on a CPU (the rest of
+/// the two cores went to the mock, the database server, or waiting).
+fn cpu_context(what: &str, run: &ChildRun) {
+    println!(
+        "context: {what}: the hub used {:.1} s of CPU in {:.1} s ({:.0}% of one core)",
+        run.cpu_secs,
+        run.secs,
+        100.0 * run.cpu_secs / run.secs
+    );
 }
 
 /// Maps every payload with `f`; (seconds, how many mapped).

@@ -1,6 +1,7 @@
 //! `hrhub`: the command line. Thin: parse arguments and config, build the
 //! store, mappings and connectors, and hand over to the library crates.
 
+mod alloc;
 mod config;
 mod connectors;
 mod demo;
@@ -130,6 +131,7 @@ enum MappingCommand {
 
 #[tokio::main]
 async fn main() {
+    alloc::tune();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HRHUB_LOG")

@@ -192,6 +192,9 @@ pub struct ChildRun {
     pub secs: f64,
     /// Peak resident set size of the child (its own, not the bench's).
     pub peak_rss_mb: f64,
+    /// CPU time (user + system) the child used: with the mock on the same
+    /// cores, this says how much of the wall time was the hub's own work.
+    pub cpu_secs: f64,
 }
 
 /// Runs `hrhub --config CONFIG ARGS…` to completion and reports its wall
@@ -220,8 +223,17 @@ pub async fn hrhub(config: &Path, args: &[&str]) -> ChildRun {
         .spawn()
         .unwrap();
     let status_file = format!("/proc/{}/status", child.id());
+    let stat_file = format!("/proc/{}/stat", child.id());
     let mut peak_kb = 0u64;
+    let mut cpu_ticks = 0u64;
     let status = loop {
+        // utime and stime, fields 14 and 15, counted after the `(comm)` field
+        if let Some(ticks) = std::fs::read_to_string(&stat_file).ok().and_then(|s| {
+            let fields: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        }) {
+            cpu_ticks = cpu_ticks.max(ticks);
+        }
         if let Some(kb) = std::fs::read_to_string(&status_file).ok().and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("VmHWM:"))
@@ -244,6 +256,8 @@ pub async fn hrhub(config: &Path, args: &[&str]) -> ChildRun {
     ChildRun {
         secs,
         peak_rss_mb: peak_kb as f64 / 1024.0,
+        // clock ticks of 1/100 s (USER_HZ on Linux)
+        cpu_secs: cpu_ticks as f64 / 100.0,
     }
 }
 

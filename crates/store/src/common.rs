@@ -35,6 +35,10 @@ pub(crate) struct Tx {
     tx: sqlx::Transaction<'static, Db>,
     changes: Vec<PendingChange>,
     now: DateTime<Utc>,
+    /// Held until the transaction ends where the backend queues its
+    /// writers in the process (SQLite); declared after `tx` so it is
+    /// released after a dropped transaction starts its rollback.
+    _writer_turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 fn bind_value<'q>(
@@ -610,7 +614,7 @@ impl StoreTx for Tx {
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        let Tx { mut tx, changes, now } = *self;
+        let Tx { mut tx, changes, now, _writer_turn } = *self;
         if !changes.is_empty() {
             // Taking the counter row last keeps its lock short; writers that
             // commit later get later numbers, and a rollback returns them.
@@ -704,8 +708,9 @@ impl crate::Store for ThisStore {
     }
 
     async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError> {
+        let writer_turn = self.writer_turn().await;
         let tx = self.pool.begin_with(BEGIN).await?;
-        Ok(Box::new(Tx { tx, changes: Vec::new(), now: Utc::now() }))
+        Ok(Box::new(Tx { tx, changes: Vec::new(), now: Utc::now(), _writer_turn: writer_turn }))
     }
 
     async fn start_run(&self, connector: &str, stream: &str, trigger: RunTrigger) -> Result<i64, StoreError> {

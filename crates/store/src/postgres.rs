@@ -30,6 +30,11 @@ impl PostgresStore {
         Ok(PostgresStore { pool })
     }
 
+    /// PostgreSQL takes concurrent writers itself: no turn to wait for.
+    async fn writer_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        None
+    }
+
     /// Opens a fresh schema for tests: every table lives in `schema`, so
     /// concurrent test runs on one database do not see each other.
     pub async fn open_in_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
