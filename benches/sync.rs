@@ -111,14 +111,19 @@ fn sqlite_url(dir: &Path, name: &str) -> String {
     format!("sqlite://{}", dir.join(format!("{name}.db")).display())
 }
 
+/// A Zendesk mock with `tickets`, its export pages rendered ahead (the
+/// platform's rendering is not the hub's work, and on these two shared
+/// cores it would otherwise take as much CPU as the hub).
 async fn zendesk_mock(tickets: usize) -> hrhub_zendesk::MockHandle {
-    MockZendesk::start(MockOptions {
+    let mock = MockZendesk::start(MockOptions {
         tickets,
         // a fixed clock: the same data in every run
         now: Some(1_790_000_000),
         ..MockOptions::default()
     })
-    .await
+    .await;
+    mock.prerender();
+    mock
 }
 
 /// A synced stream: where it lives and how its sync went.

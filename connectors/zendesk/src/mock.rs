@@ -132,7 +132,22 @@ impl MockHandle {
     }
 
     fn state(&self) -> MutexGuard<'_, MockState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // every change to the data comes through here
+        state.rendered.clear();
+        state
+    }
+
+    /// Renders every ticket's export text now, as a platform has its data
+    /// ready: benchmarks call this so that the mock's own rendering is not
+    /// counted in the hub's time (any later change clears it).
+    pub fn prerender(&self) {
+        let base = self.base_url();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let ids: Vec<u64> = state.tickets.iter().map(|t| t.id).collect();
+        for chunk in ids.chunks(1_000) {
+            state.rendered_tickets(chunk, &base, true);
+        }
     }
 
     /// Stops serving and waits (briefly) for the server task to end.
@@ -482,6 +497,18 @@ struct MockState {
     account: Window,
     incremental: Window,
     log: Vec<LoggedRequest>,
+    /// Export JSON text by ticket id, rendered once per version: the real
+    /// platform renders on its own machines, so in a benchmark the mock's
+    /// share of the two cores should stay small. Cleared by every
+    /// [`MockHandle`] call, the only way the data changes.
+    rendered: HashMap<u64, RenderedTicket>,
+}
+
+/// A ticket's export entry and metric set, as JSON text, for one base URL.
+struct RenderedTicket {
+    base: String,
+    ticket: String,
+    metric_set: String,
 }
 
 impl MockState {
@@ -688,6 +715,7 @@ impl MockState {
             account: Window::new(),
             incremental: Window::new(),
             log: Vec::new(),
+            rendered: HashMap::new(),
         }
     }
 
@@ -1172,7 +1200,7 @@ impl MockState {
         false
     }
 
-    fn route(&self, path: &str, query: &HashMap<String, String>, base: &str) -> Response {
+    fn route(&mut self, path: &str, query: &HashMap<String, String>, base: &str) -> Response {
         let admin_only = path.starts_with("/api/v2/incremental/")
             || path.starts_with("/api/v2/satisfaction_ratings");
         if admin_only && self.users[0].role != "admin" {
@@ -1192,7 +1220,7 @@ impl MockState {
     }
 
     /// Cursor-based incremental export of `tickets` or `users`.
-    fn export(&self, query: &HashMap<String, String>, base: &str, resource: &str) -> Response {
+    fn export(&mut self, query: &HashMap<String, String>, base: &str, resource: &str) -> Response {
         let now = self.now();
         let horizon = now - 60; // the last minute is never exported
         let position = if let Some(cursor) = query.get("cursor") {
@@ -1262,20 +1290,13 @@ impl MockState {
         let after_cursor = encode_position(after.0, after.1);
         let mut body = serde_json::Map::new();
         let include = query.get("include").map(String::as_str).unwrap_or("");
+        // tickets are spliced in as text after the rest is rendered
+        let mut ticket_lists = String::new();
         match resource {
             "tickets" => {
-                let tickets: Vec<&Ticket> =
-                    page.iter().filter_map(|&(_, id)| self.ticket(id)).collect();
-                body.insert(
-                    "tickets".into(),
-                    tickets.iter().map(|t| self.ticket_json(t, base)).collect(),
-                );
-                if include.split(',').any(|i| i.trim() == "metric_sets") {
-                    body.insert(
-                        "metric_sets".into(),
-                        tickets.iter().map(|t| self.metric_json(t, base)).collect(),
-                    );
-                }
+                let ids: Vec<u64> = page.iter().map(|&(_, id)| id).collect();
+                let with_metrics = include.split(',').any(|i| i.trim() == "metric_sets");
+                ticket_lists = self.rendered_tickets(&ids, base, with_metrics);
             }
             _ => {
                 let by_id: HashMap<u64, &User> = self.users.iter().map(|u| (u.id, u)).collect();
@@ -1302,7 +1323,58 @@ impl MockState {
         body.insert("before_url".into(), json!(before.as_deref().map(url)));
         body.insert("before_cursor".into(), json!(before));
         body.insert("end_of_stream".into(), json!(!more));
-        json_response(StatusCode::OK, &Value::Object(body))
+        let mut text = Value::Object(body).to_string();
+        if !ticket_lists.is_empty() {
+            // `{"after_cursor":…}` becomes `{"tickets":[…],…,"after_cursor":…}`
+            ticket_lists.push(',');
+            text.insert_str(1, &ticket_lists);
+        }
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .body(Body::from(text))
+            .expect("valid response")
+    }
+
+    /// `"tickets":[…]` (and `,"metric_sets":[…]`) for the tickets `ids`,
+    /// from the rendered cache, rendering what is missing.
+    fn rendered_tickets(&mut self, ids: &[u64], base: &str, with_metrics: bool) -> String {
+        for &id in ids {
+            let fresh = self.rendered.get(&id).is_some_and(|r| r.base == base);
+            if let (false, Some(t)) = (fresh, self.ticket(id)) {
+                let entry = RenderedTicket {
+                    base: base.to_string(),
+                    ticket: self.ticket_json(t, base).to_string(),
+                    metric_set: self.metric_json(t, base).to_string(),
+                };
+                self.rendered.insert(id, entry);
+            }
+        }
+        let rendered: Vec<&RenderedTicket> =
+            ids.iter().filter_map(|id| self.rendered.get(id)).collect();
+        let size: usize = rendered
+            .iter()
+            .map(|r| r.ticket.len() + r.metric_set.len() + 2)
+            .sum();
+        let mut out = String::with_capacity(size + 40);
+        let mut list = |name: &str, part: fn(&RenderedTicket) -> &str| {
+            if name == "metric_sets" {
+                out.push(',');
+            }
+            out.push_str(&format!("\"{name}\":["));
+            for (i, r) in rendered.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(part(r));
+            }
+            out.push(']');
+        };
+        list("tickets", |r| &r.ticket);
+        if with_metrics {
+            list("metric_sets", |r| &r.metric_set);
+        }
+        out
     }
 
     fn page_size(query: &HashMap<String, String>) -> usize {
