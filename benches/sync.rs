@@ -178,15 +178,14 @@ token = "mock-api-token"
         ),
     );
     hrhub(&config, &["sync", "--connector", "zd", "--stream", "users"]).await;
-    let run = hrhub(
+    let (run, rows, baseline_secs) = timed_sync_and_baseline(
         &config,
-        &["sync", "--connector", "zd", "--stream", "tickets"],
+        store_url,
+        ("zd", "tickets"),
+        EntityKind::TicketActivity,
+        &format!("{tickets} Zendesk tickets, {backend}"),
     )
     .await;
-    cpu_context(&format!("{tickets} Zendesk tickets, {backend}"), &run);
-    let store = hrhub_store::open(store_url).await.unwrap();
-    let (rows, baseline_secs) =
-        baseline_insert(&*store, store_url, EntityKind::TicketActivity).await;
     assert_eq!(rows, tickets, "every ticket is a row");
     rate_figure(
         &format!("e2e sync, {tickets} Zendesk tickets, {backend}"),
@@ -322,15 +321,14 @@ requests_per_second = 100000
     for stream in ["departments", "users"] {
         hrhub(&config, &["sync", "--connector", "dt", "--stream", stream]).await;
     }
-    let run = hrhub(
+    let (run, rows, baseline_secs) = timed_sync_and_baseline(
         &config,
-        &["sync", "--connector", "dt", "--stream", "attendance"],
+        store_url,
+        ("dt", "attendance"),
+        EntityKind::AttendanceRecord,
+        &format!("DingTalk attendance, {backend}"),
     )
     .await;
-    cpu_context(&format!("DingTalk attendance, {backend}"), &run);
-    let store = hrhub_store::open(store_url).await.unwrap();
-    let (rows, baseline_secs) =
-        baseline_insert(&*store, store_url, EntityKind::AttendanceRecord).await;
     assert!(rows > 0, "attendance was synced");
     rate_figure(
         &format!("e2e sync, {rows} DingTalk attendance records, {backend}"),
@@ -347,6 +345,27 @@ requests_per_second = 100000
         stream: "attendance",
         run,
     }
+}
+
+/// Syncs `(connector, stream)` (the timed e2e run, its CPU printed as
+/// `what`), then inserts the resulting `entity` rows again as the baseline:
+/// (the run, rows, baseline seconds).
+async fn timed_sync_and_baseline(
+    config: &Path,
+    store_url: &str,
+    (connector, stream): (&str, &str),
+    entity: EntityKind,
+    what: &str,
+) -> (ChildRun, usize, f64) {
+    let run = hrhub(
+        config,
+        &["sync", "--connector", connector, "--stream", stream],
+    )
+    .await;
+    cpu_context(what, &run);
+    let store = hrhub_store::open(store_url).await.unwrap();
+    let (rows, baseline_secs) = baseline_insert(&*store, store_url, entity).await;
+    (run, rows, baseline_secs)
 }
 
 /// How much of a run's wall time the hub itself was on a CPU (the rest of
