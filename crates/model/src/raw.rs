@@ -63,6 +63,31 @@ impl RawRecord {
             .expect("serializing a JSON value cannot fail");
         hex::encode(&hasher.finalize()[..16])
     }
+
+    /// The payload serialized once, for the store to keep, and the
+    /// [`RawRecord::content_hash`] taken over that same text (equal to it).
+    /// A sync serializes each record once, off the writer's path.
+    pub fn serialize(&self) -> SerializedRecord {
+        let text =
+            serde_json::to_string(&self.payload).expect("serializing a JSON value cannot fail");
+        let mut hasher = Sha256::new();
+        hasher.update(self.op.as_str().as_bytes());
+        hasher.update([0]);
+        hasher.update(text.as_bytes());
+        SerializedRecord {
+            content_hash: hex::encode(&hasher.finalize()[..16]),
+            payload: serde_json::value::RawValue::from_string(text)
+                .expect("serde_json's own output is valid JSON"),
+        }
+    }
+}
+
+/// A raw record's payload as JSON text and its content hash
+/// ([`RawRecord::serialize`]).
+#[derive(Debug, Clone)]
+pub struct SerializedRecord {
+    pub content_hash: String,
+    pub payload: Box<serde_json::value::RawValue>,
 }
 
 struct HashWriter<'a>(&'a mut Sha256);
@@ -120,6 +145,18 @@ mod tests {
         let mut b = RawRecord::upsert("t", "1", json!({"b": [1, 2], "a": 1}));
         b.observed_at = a.observed_at + chrono::Duration::hours(1);
         assert_eq!(a.content_hash(), b.content_hash());
+    }
+
+    #[test]
+    fn serializing_once_gives_the_same_hash_and_the_payload_text() {
+        let mut record = RawRecord::upsert("t", "1", json!({"b": "ü\n", "a": [1.5, null]}));
+        for op in [RecordOp::Upsert, RecordOp::Delete] {
+            record.op = op;
+            let once = record.serialize();
+            assert_eq!(once.content_hash, record.content_hash());
+            let back: serde_json::Value = serde_json::from_str(once.payload.get()).unwrap();
+            assert_eq!(back, record.payload);
+        }
     }
 
     #[test]

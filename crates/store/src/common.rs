@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use hrhub_model::{
     ChangeEvent, ChangeOp, EntityKind, FieldSpec, FieldType, FieldValue, IdentityConflict, IdentityKeys, IdentityLink,
     AttendanceSummary, HelpdeskSummary, PerformanceSummary, SatisfactionSummary, TrainingSummary,
-    MappedEntity, RawRecord, RecordOp, RunCounts, RunStatus, RunTrigger, StreamState, SyncRun,
+    MappedEntity, RawRecord, RecordOp, SerializedRecord, RunCounts, RunStatus, RunTrigger, StreamState, SyncRun,
 };
 use sqlx::types::Json;
 use sqlx::Row;
@@ -129,7 +129,7 @@ impl Tx {
         &mut self,
         connector: &str,
         records: &[RawRecord],
-        hashes: &[String],
+        serialized: &[SerializedRecord],
         indexes: &[usize],
         sync_run_id: Option<i64>,
         out: &mut [Landing],
@@ -144,9 +144,9 @@ impl Tx {
             b.push_bind(connector.to_string())
                 .push_bind(r.stream.clone())
                 .push_bind(r.external_id.clone())
-                .push_bind(hashes[i].clone())
+                .push_bind(serialized[i].content_hash.clone())
                 .push_bind(r.op.as_str())
-                .push_bind(Json(&r.payload))
+                .push_bind(Json(&*serialized[i].payload))
                 .push_bind(r.observed_at)
                 .push_bind(sync_run_id)
                 .push_bind(now);
@@ -170,6 +170,41 @@ impl Tx {
             if let Some(&raw_record_id) = ids.get(&(r.stream.clone(), r.external_id.clone())) {
                 out[i] = Landing::Changed { raw_record_id };
             }
+        }
+        Ok(())
+    }
+
+    /// `UPDATE table SET column = value` on the rows of (connector,
+    /// stream) whose external id is listed and that meet `condition`, in
+    /// statements of [`LAND_CHUNK`] ids.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_by_external_ids<V>(
+        &mut self,
+        table: &str,
+        column: &str,
+        value: V,
+        condition: &str,
+        connector: &str,
+        stream: &str,
+        external_ids: &[&str],
+    ) -> Result<(), StoreError>
+    where
+        V: for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + Copy + Send + 'static,
+    {
+        for chunk in external_ids.chunks(LAND_CHUNK) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(format!("UPDATE {table} SET {column} = "));
+            qb.push_bind(value)
+                .push(" WHERE connector = ")
+                .push_bind(connector)
+                .push(" AND stream = ")
+                .push_bind(stream)
+                .push(format!(" AND {condition} AND external_id IN ("));
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().execute(&mut *self.tx).await?;
         }
         Ok(())
     }
@@ -213,8 +248,14 @@ impl Tx {
 
 #[async_trait]
 impl StoreTx for Tx {
-    async fn land(&mut self, connector: &str, records: &[RawRecord], sync_run_id: Option<i64>) -> Result<Vec<Landing>, StoreError> {
-        let hashes: Vec<String> = records.iter().map(RawRecord::content_hash).collect();
+    async fn land_serialized(&mut self, connector: &str, records: &[RawRecord], serialized: &[SerializedRecord], sync_run_id: Option<i64>) -> Result<Vec<Landing>, StoreError> {
+        if serialized.len() != records.len() {
+            return Err(StoreError::Value {
+                entity: "raw_records",
+                field: "payload".to_string(),
+                message: format!("{} serialized payloads for {} records", serialized.len(), records.len()),
+            });
+        }
         // What is held already, one query per stream and chunk.
         let mut held: HashMap<(String, String), String> = HashMap::new();
         let mut by_stream: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -254,26 +295,26 @@ impl StoreTx for Tx {
         let mut pending_keys: HashSet<(String, String)> = HashSet::new();
         for (i, r) in records.iter().enumerate() {
             let key = (r.stream.clone(), r.external_id.clone());
-            if held.get(&key) == Some(&hashes[i]) {
+            if held.get(&key) == Some(&serialized[i].content_hash) {
                 continue;
             }
             if pending_keys.contains(&key) || pending.len() == LAND_CHUNK {
-                self.write_raw(connector, records, &hashes, &pending, sync_run_id, &mut out, false).await?;
+                self.write_raw(connector, records, serialized, &pending, sync_run_id, &mut out, false).await?;
                 pending.clear();
                 pending_keys.clear();
             }
-            held.insert(key.clone(), hashes[i].clone());
+            held.insert(key.clone(), serialized[i].content_hash.clone());
             pending.push(i);
             pending_keys.insert(key);
         }
         if !pending.is_empty() {
-            self.write_raw(connector, records, &hashes, &pending, sync_run_id, &mut out, false).await?;
+            self.write_raw(connector, records, serialized, &pending, sync_run_id, &mut out, false).await?;
         }
         Ok(out)
     }
 
     async fn land_new(&mut self, connector: &str, records: &[RawRecord], sync_run_id: Option<i64>) -> Result<Vec<Landing>, StoreError> {
-        let hashes: Vec<String> = records.iter().map(RawRecord::content_hash).collect();
+        let serialized: Vec<SerializedRecord> = records.iter().map(RawRecord::serialize).collect();
         let mut out = vec![Landing::Unchanged; records.len()];
         // only the first copy of a key in the slice can be new
         let mut seen: HashSet<(&str, &str)> = HashSet::new();
@@ -281,7 +322,7 @@ impl StoreTx for Tx {
             .filter(|&i| seen.insert((records[i].stream.as_str(), records[i].external_id.as_str())))
             .collect();
         for chunk in firsts.chunks(LAND_CHUNK) {
-            self.write_raw(connector, records, &hashes, chunk, sync_run_id, &mut out, true).await?;
+            self.write_raw(connector, records, &serialized, chunk, sync_run_id, &mut out, true).await?;
         }
         Ok(out)
     }
@@ -515,22 +556,9 @@ impl StoreTx for Tx {
     }
 
     async fn resolve_quarantine(&mut self, connector: &str, stream: &str, external_ids: &[&str]) -> Result<(), StoreError> {
-        for chunk in external_ids.chunks(LAND_CHUNK) {
-            let mut qb = sqlx::QueryBuilder::<Db>::new("UPDATE quarantine SET resolved_at = ");
-            qb.push_bind(self.now)
-                .push(" WHERE connector = ")
-                .push_bind(connector)
-                .push(" AND stream = ")
-                .push_bind(stream)
-                .push(" AND resolved_at IS NULL AND external_id IN (");
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            qb.push(")");
-            qb.build().execute(&mut *self.tx).await?;
-        }
-        Ok(())
+        let now = self.now;
+        self.update_by_external_ids("quarantine", "resolved_at", now, "resolved_at IS NULL", connector, stream, external_ids)
+            .await
     }
 
     async fn set_cursor(
@@ -574,22 +602,8 @@ impl StoreTx for Tx {
     }
 
     async fn mark_seen(&mut self, connector: &str, stream: &str, scan_id: i64, external_ids: &[&str]) -> Result<(), StoreError> {
-        for chunk in external_ids.chunks(LAND_CHUNK) {
-            let mut qb = sqlx::QueryBuilder::<Db>::new("UPDATE raw_records SET seen_scan = ");
-            qb.push_bind(scan_id)
-                .push(" WHERE connector = ")
-                .push_bind(connector)
-                .push(" AND stream = ")
-                .push_bind(stream)
-                .push(" AND external_id IN (");
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            qb.push(")");
-            qb.build().execute(&mut *self.tx).await?;
-        }
-        Ok(())
+        self.update_by_external_ids("raw_records", "seen_scan", scan_id, "TRUE", connector, stream, external_ids)
+            .await
     }
 
     async fn unseen_in_scan(&mut self, connector: &str, stream: &str, scan_id: i64) -> Result<ScanGaps, StoreError> {

@@ -19,7 +19,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hrhub_model::{
     ChangeEvent, EntityKind, IdentityConflict, IdentityKeys, IdentityLink, MappedEntity,
-    PerformanceSummary, RawRecord, RunCounts, RunStatus, RunTrigger, StreamState, SyncRun,
+    PerformanceSummary, RawRecord, RunCounts, RunStatus, RunTrigger, SerializedRecord, StreamState,
+    SyncRun,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -204,6 +205,21 @@ pub trait StoreTx: Send {
         &mut self,
         connector: &str,
         records: &[RawRecord],
+        sync_run_id: Option<i64>,
+    ) -> Result<Vec<Landing>, StoreError> {
+        let serialized: Vec<SerializedRecord> = records.iter().map(RawRecord::serialize).collect();
+        self.land_serialized(connector, records, &serialized, sync_run_id)
+            .await
+    }
+
+    /// [`StoreTx::land`] with each record already serialized
+    /// (`serialized[i]` is `records[i]`'s [`RawRecord::serialize`]), so a
+    /// caller can do that work off the writer's path.
+    async fn land_serialized(
+        &mut self,
+        connector: &str,
+        records: &[RawRecord],
+        serialized: &[SerializedRecord],
         sync_run_id: Option<i64>,
     ) -> Result<Vec<Landing>, StoreError>;
 

@@ -4,7 +4,7 @@ use hrhub_connector::{ConnectorError, MissedEvents, Page, Refetch, Source};
 use hrhub_mapping::{MapOutcome, Mapping, MappingSet};
 use hrhub_model::{
     EntityKind, FieldValue, IdentityKeys, MappedEntity, MatchKey, RawRecord, RecordOp, RunCounts,
-    RunStatus, RunTrigger,
+    RunStatus, RunTrigger, SerializedRecord,
 };
 use hrhub_store::{EntityWrite, Landing, Store, StoreError, StoreTx, WriteContext};
 use std::collections::HashMap;
@@ -637,7 +637,7 @@ impl SyncEngine {
         };
         let mut next = Prefetch::start(conn, stream, cursor);
         loop {
-            let page = next.page().await?;
+            let (mut page, serialized) = next.page().await?;
             // the next page is read while this one is written (the cursor
             // that resumes after it is already known; it is committed only
             // after this page)
@@ -646,11 +646,12 @@ impl SyncEngine {
             }
             let mut tx = self.store.begin().await?;
             let mut batch = BatchState::default();
-            let mut page_counts = apply_records(
+            let mut page_counts = apply_serialized_records(
                 &mut *tx,
                 conn,
                 mapping,
                 &page.records,
+                &serialized,
                 Some(run_id),
                 &mut batch,
             )
@@ -681,6 +682,10 @@ impl SyncEngine {
             )
             .await?;
             tx.commit().await?;
+            // freeing a page's JSON trees is a tenth of a sync's CPU: done
+            // beside the writer, not on its path
+            let records = std::mem::take(&mut page.records);
+            tokio::task::spawn_blocking(move || drop((records, serialized)));
             counts.add(&page_counts);
             self.store.update_run(run_id, counts).await?;
             // keep the lease while a long backfill runs; if it expired and
@@ -749,17 +754,21 @@ async fn reconcile_scan(
 /// A page being read on its own task while the engine writes the one
 /// before it. Dropped unread (the run failed or lost its lease), the read
 /// is aborted and its page discarded: nothing of it was committed.
-struct Prefetch(tokio::task::JoinHandle<Result<Page, ConnectorError>>);
+/// The reader also serializes each record (its stored text and content
+/// hash): CPU work the writer, the sync's one serial path, then does not do.
+struct Prefetch(tokio::task::JoinHandle<Result<(Page, Vec<SerializedRecord>), ConnectorError>>);
 
 impl Prefetch {
     fn start(conn: &ConnectorHandle, stream: &str, cursor: Option<String>) -> Self {
         let (source, stream) = (conn.source.clone(), stream.to_string());
         Prefetch(tokio::spawn(async move {
-            source.read_page(&stream, cursor.as_deref()).await
+            let page = source.read_page(&stream, cursor.as_deref()).await?;
+            let serialized = page.records.iter().map(RawRecord::serialize).collect();
+            Ok((page, serialized))
         }))
     }
 
-    async fn page(&mut self) -> Result<Page, ConnectorError> {
+    async fn page(&mut self) -> Result<(Page, Vec<SerializedRecord>), ConnectorError> {
         match (&mut self.0).await {
             Ok(page) => page,
             // a panic in the connector is the caller's panic
@@ -785,12 +794,29 @@ pub async fn apply_records(
     run_id: Option<i64>,
     batch: &mut BatchState,
 ) -> Result<RunCounts, StoreError> {
+    let serialized: Vec<SerializedRecord> = records.iter().map(RawRecord::serialize).collect();
+    apply_serialized_records(tx, conn, mapping, records, &serialized, run_id, batch).await
+}
+
+/// [`apply_records`] with the records already serialized
+/// (`serialized[i]` is `records[i]`'s [`RawRecord::serialize`]).
+pub async fn apply_serialized_records(
+    tx: &mut dyn StoreTx,
+    conn: &ConnectorHandle,
+    mapping: &Mapping,
+    records: &[RawRecord],
+    serialized: &[SerializedRecord],
+    run_id: Option<i64>,
+    batch: &mut BatchState,
+) -> Result<RunCounts, StoreError> {
     let mut counts = RunCounts {
         fetched: records.len() as i64,
         ..RunCounts::default()
     };
     let connector = conn.id.as_str();
-    let landings = tx.land(connector, records, run_id).await?;
+    let landings = tx
+        .land_serialized(connector, records, serialized, run_id)
+        .await?;
     let mut mapped_ok: Vec<&str> = Vec::new();
     for (record, landing) in records.iter().zip(landings) {
         let Landing::Changed { raw_record_id } = landing else {
