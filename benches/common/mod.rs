@@ -286,7 +286,8 @@ pub async fn fresh_postgres(name: &str) -> Option<String> {
 
 /// One cell of a baseline row, typed as the store binds it.
 enum Cell {
-    Json(serde_json::Value),
+    /// JSON text, serialized before the timing starts.
+    Json(Box<serde_json::value::RawValue>),
     Text(Option<String>),
     Int(Option<i64>),
     Real(Option<f64>),
@@ -373,7 +374,7 @@ pub async fn baseline_insert(
 /// records of `(connector, stream)` (each payload with its content hash,
 /// which the design keeps for replay and for stopping unchanged records)
 /// inserted again the baseline's way, into a table like `raw_records`.
-/// Hashes are taken untimed. Returns (rows, seconds).
+/// Payloads are serialized and hashed untimed. Returns (rows, seconds).
 pub async fn raw_records_insert(
     store: &dyn Store,
     store_url: &str,
@@ -403,13 +404,14 @@ pub async fn raw_records_insert(
         let cells: Vec<Vec<Cell>> = page
             .into_iter()
             .map(|(_, r)| {
+                let serialized = r.serialize();
                 vec![
                     Cell::Text(Some(connector.to_string())),
                     Cell::Text(Some(r.stream.clone())),
                     Cell::Text(Some(r.external_id.clone())),
-                    Cell::Text(Some(r.content_hash())),
+                    Cell::Text(Some(serialized.content_hash)),
                     Cell::Text(Some(r.op.as_str().to_string())),
-                    Cell::Json(r.payload),
+                    Cell::Json(serialized.payload),
                     Cell::Time(Some(r.observed_at)),
                     Cell::Time(Some(now)),
                 ]
