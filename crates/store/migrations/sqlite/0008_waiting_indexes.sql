@@ -1,6 +1,6 @@
 -- Rows waiting for their person (employee_id IS NULL) are found by an
 -- identity key when a link or an employee appears (attach_waiting,
--- resolve_waiting). Without these, each such lookup read the whole table;
+-- resolve_waiting). Without these, each lookup read every waiting row;
 -- partial, so rows already attached (nearly all) cost nothing here.
 
 CREATE INDEX attendance_waiting_external_id ON attendance_records (connector, subject_external_id) WHERE employee_id IS NULL;
