@@ -336,6 +336,23 @@ impl StoreTx for Tx {
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
+    async fn employees_by_links(&mut self, system: &str, external_ids: &[&str]) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in external_ids.chunks(LAND_CHUNK) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT external_id, employee_id FROM identity_links WHERE system = ");
+            qb.push_bind(system).push(" AND external_id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            for row in qb.build().fetch_all(&mut *self.tx).await? {
+                found.push((row.try_get(0)?, row.try_get(1)?));
+            }
+        }
+        Ok(found)
+    }
+
     async fn employees_by_key(&mut self, key: MatchKey, value: &str) -> Result<Vec<i64>, StoreError> {
         let sql = format!(
             "SELECT id FROM employees WHERE {} = $1 AND deleted_at IS NULL ORDER BY id LIMIT 2",

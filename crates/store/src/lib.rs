@@ -242,6 +242,14 @@ pub trait StoreTx: Send {
         external_id: &str,
     ) -> Result<Option<i64>, StoreError>;
 
+    /// [`StoreTx::employee_by_link`] for many accounts of one system in one
+    /// statement: (external id, employee) of those that are linked.
+    async fn employees_by_links(
+        &mut self,
+        system: &str,
+        external_ids: &[&str],
+    ) -> Result<Vec<(String, i64)>, StoreError>;
+
     /// Employees whose employee number / e-mail / mobile equals `value`
     /// (normal forms), at most two: two means the key is ambiguous.
     async fn employees_by_key(

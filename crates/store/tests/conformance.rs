@@ -486,6 +486,18 @@ async fn identities_resolve_now_or_when_the_person_arrives() {
             tx.employee_by_link("zd", "235323").await.unwrap(),
             Some(emp.id)
         );
+        // many accounts at once: only the linked ones, only in that system
+        assert_eq!(
+            tx.employees_by_links("zd", &["999", "235323"])
+                .await
+                .unwrap(),
+            vec![("235323".to_string(), emp.id)]
+        );
+        assert!(tx
+            .employees_by_links("dt", &["235323"])
+            .await
+            .unwrap()
+            .is_empty());
         tx.link_identity("zd", "235323", emp.id, "employee_no")
             .await
             .unwrap(); // idempotent

@@ -1,7 +1,7 @@
 use crate::identity::{resolve, Resolution};
 use chrono::{DateTime, Utc};
 use hrhub_connector::{ConnectorError, MissedEvents, Page, Refetch, Source};
-use hrhub_mapping::{MapOutcome, Mapping, MappingSet};
+use hrhub_mapping::{MapError, MapOutcome, Mapping, MappingSet};
 use hrhub_model::{
     EntityKind, FieldValue, IdentityKeys, MappedEntity, MatchKey, RawRecord, RecordOp, RunCounts,
     RunStatus, RunTrigger, SerializedRecord,
@@ -817,17 +817,29 @@ pub async fn apply_serialized_records(
     let landings = tx
         .land_serialized(connector, records, serialized, run_id)
         .await?;
+    // Changed upserts are mapped up front, so the people they name can be
+    // looked up in one statement instead of one per person.
+    let mut outcomes: Vec<Option<Result<MapOutcome, MapError>>> = records
+        .iter()
+        .zip(&landings)
+        .map(|(record, landing)| {
+            let changed = matches!(landing, Landing::Changed { .. });
+            (changed && record.op == RecordOp::Upsert).then(|| mapping.apply(&record.payload))
+        })
+        .collect();
+    resolve_links_ahead(tx, connector, &outcomes, batch).await?;
     let mut mapped_ok: Vec<&str> = Vec::new();
-    for (record, landing) in records.iter().zip(landings) {
+    for ((record, landing), outcome) in records.iter().zip(landings).zip(outcomes.iter_mut()) {
         let Landing::Changed { raw_record_id } = landing else {
             counts.unchanged += 1;
             continue;
         };
-        let ok = map_landed(
+        let ok = write_landed(
             tx,
             conn,
             mapping,
             record,
+            outcome.take(),
             raw_record_id,
             run_id,
             &mut counts,
@@ -884,6 +896,63 @@ impl Drop for BatchState {
     }
 }
 
+/// Puts the identity links of a batch's people in its resolution cache
+/// with one statement. Only records that name their person by account id
+/// alone qualify: for them a link is the whole answer, while other keys
+/// still need [`resolve`]'s conflict checks.
+async fn resolve_links_ahead(
+    tx: &mut dyn StoreTx,
+    connector: &str,
+    outcomes: &[Option<Result<MapOutcome, MapError>>],
+    batch: &mut BatchState,
+) -> Result<(), StoreError> {
+    let mut wanted: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Some(Ok(MapOutcome::Mapped(m))) if m.entity != EntityKind::Employee => {
+                account_only(&m.identity)
+            }
+            _ => None,
+        })
+        .filter(|id| {
+            !batch.identities.contains_key(&IdentityKeys {
+                external_id: Some(id.to_string()),
+                ..IdentityKeys::default()
+            })
+        })
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    for (external_id, employee_id) in tx.employees_by_links(connector, &wanted).await? {
+        let keys = IdentityKeys {
+            external_id: Some(external_id),
+            ..IdentityKeys::default()
+        };
+        let resolution = Resolution {
+            employee_id,
+            matched_by: "link",
+        };
+        batch.identities.insert(keys, Some(resolution));
+    }
+    Ok(())
+}
+
+/// The account id of identity keys that hold nothing else.
+fn account_only(keys: &IdentityKeys) -> Option<&str> {
+    match keys {
+        IdentityKeys {
+            external_id: Some(id),
+            employee_no: None,
+            email: None,
+            mobile: None,
+        } => Some(id),
+        _ => None,
+    }
+}
+
 /// Maps one landed record and writes what it yields, or quarantines it.
 /// Returns false when it was quarantined.
 #[allow(clippy::too_many_arguments)]
@@ -897,6 +966,33 @@ pub async fn map_landed(
     counts: &mut RunCounts,
     batch: &mut BatchState,
 ) -> Result<bool, StoreError> {
+    write_landed(
+        tx,
+        conn,
+        mapping,
+        record,
+        None,
+        raw_record_id,
+        run_id,
+        counts,
+        batch,
+    )
+    .await
+}
+
+/// [`map_landed`] with the record's mapping outcome, when already known.
+#[allow(clippy::too_many_arguments)]
+async fn write_landed(
+    tx: &mut dyn StoreTx,
+    conn: &ConnectorHandle,
+    mapping: &Mapping,
+    record: &RawRecord,
+    outcome: Option<Result<MapOutcome, MapError>>,
+    raw_record_id: i64,
+    run_id: Option<i64>,
+    counts: &mut RunCounts,
+    batch: &mut BatchState,
+) -> Result<bool, StoreError> {
     let connector = conn.id.as_str();
     if record.op == RecordOp::Delete {
         // in source order: an upsert earlier in the batch lands before the delete
@@ -905,7 +1001,8 @@ pub async fn map_landed(
         counts.upserted += 1;
         return Ok(true);
     }
-    let mapped = match mapping.apply(&record.payload) {
+    let outcome = outcome.unwrap_or_else(|| mapping.apply(&record.payload));
+    let mapped = match outcome {
         Ok(MapOutcome::Mapped(mapped)) => mapped,
         Ok(MapOutcome::Filtered) => {
             counts.filtered += 1;
