@@ -1400,7 +1400,8 @@ impl MockState {
     }
 
     /// `/ticket_metrics`: newest tickets first, archived ones (closed more
-    /// than 120 days ago) left out, as Zendesk does.
+    /// than 120 days ago) and deleted ones left out, as Zendesk does (a
+    /// deleted ticket's metrics answer 404).
     fn ticket_metrics(&self, query: &HashMap<String, String>, base: &str) -> Response {
         let size = Self::page_size(query);
         let below = match query.get("page[after]") {
@@ -1420,7 +1421,7 @@ impl MockState {
         let mut picked = Vec::with_capacity(size + 1);
         for id in (1..below).rev() {
             let t = &self.tickets[id as usize - 1];
-            if t.status == 5 && t.updated_at < archive_before {
+            if t.status == 6 || (t.status == 5 && t.updated_at < archive_before) {
                 continue;
             }
             picked.push(t);

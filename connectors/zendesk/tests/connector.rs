@@ -224,6 +224,13 @@ async fn ticket_metrics_is_a_full_scan_keyed_by_ticket() {
     let log = mock.requests();
     assert_eq!(log[0].param("page[size]").as_deref(), Some("100"));
     assert!(log[1].param("page[after]").is_some());
+
+    // a deleted ticket's metrics are gone from the next scan
+    let deleted = &records[0].external_id;
+    mock.delete_tickets(&[deleted.parse().unwrap()]);
+    let (after_delete, _, _) = drain(&z, "ticket_metrics", None).await;
+    assert_eq!(after_delete.len(), records.len() - 1);
+    assert!(after_delete.iter().all(|r| &r.external_id != deleted));
 }
 
 #[tokio::test]
