@@ -624,24 +624,30 @@ impl StoreTx for Tx {
     }
 
     async fn unseen_in_scan(&mut self, connector: &str, stream: &str, scan_id: i64) -> Result<ScanGaps, StoreError> {
-        let rows = sqlx::query(
-            "SELECT external_id, seen_scan FROM raw_records WHERE connector = $1 AND stream = $2 AND op <> 'delete' \
-             ORDER BY external_id",
+        // Only the unseen keys are read (usually few), and the seen ones
+        // counted: a scan of a million records does not hold a million keys.
+        let unseen = sqlx::query(
+            "SELECT external_id FROM raw_records WHERE connector = $1 AND stream = $2 AND op <> 'delete' \
+             AND (seen_scan IS NULL OR seen_scan <> $3) ORDER BY external_id",
         )
         .bind(connector)
         .bind(stream)
+        .bind(scan_id)
         .fetch_all(&mut *self.tx)
-        .await?;
-        let mut gaps = ScanGaps::default();
-        for row in rows {
-            let seen: Option<i64> = row.try_get(1)?;
-            if seen == Some(scan_id) {
-                gaps.seen += 1;
-            } else {
-                gaps.unseen.push(row.try_get(0)?);
-            }
-        }
-        Ok(gaps)
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<Vec<String>, _>>()?;
+        let seen: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM raw_records WHERE connector = $1 AND stream = $2 AND op <> 'delete' AND seen_scan = $3",
+        )
+        .bind(connector)
+        .bind(stream)
+        .bind(scan_id)
+        .fetch_one(&mut *self.tx)
+        .await?
+        .try_get(0)?;
+        Ok(ScanGaps { unseen, seen: seen as usize })
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
