@@ -121,6 +121,37 @@ const UPSERT_CHUNK: usize = 250;
 /// limits, and SQLite's 500 terms of a compound SELECT).
 const LAND_CHUNK: usize = 200;
 
+/// Pushes `SELECT {columns} FROM {table}` for each external id of
+/// (connector, stream) that meets `condition`: one lookup per id on the
+/// whole key, glued with UNION ALL. With `external_id IN (...)`,
+/// PostgreSQL without fresh statistics (a first sync, autovacuum off)
+/// probes the (connector, stream) prefix only and filters every row of
+/// the stream, so each page costs as much as the stream's size; an
+/// equality on the whole key is one index probe whatever the statistics
+/// say (`tests/plans.rs` pins both).
+#[allow(clippy::too_many_arguments)]
+fn push_key_lookups<'a>(
+    qb: &mut sqlx::QueryBuilder<'a, Db>,
+    columns: &str,
+    table: &str,
+    condition: &str,
+    connector: &'a str,
+    stream: &'a str,
+    external_ids: &[&'a str],
+) {
+    for (i, id) in external_ids.iter().enumerate() {
+        if i > 0 {
+            qb.push(" UNION ALL ");
+        }
+        qb.push(format!("SELECT {columns} FROM {table} WHERE {condition} AND connector = "))
+            .push_bind(connector)
+            .push(" AND stream = ")
+            .push_bind(stream)
+            .push(" AND external_id = ")
+            .push_bind(*id);
+    }
+}
+
 impl Tx {
     /// Upserts the raw records at `indexes` (distinct keys) in one statement;
     /// with `keep_held`, a held key is left as it is.
@@ -176,7 +207,8 @@ impl Tx {
 
     /// `UPDATE table SET column = value` on the rows of (connector,
     /// stream) whose external id is listed and that meet `condition`, in
-    /// statements of [`LAND_CHUNK`] ids.
+    /// statements of [`LAND_CHUNK`] ids, each row found by its whole key
+    /// ([`push_key_lookups`]).
     #[allow(clippy::too_many_arguments)]
     async fn update_by_external_ids<V>(
         &mut self,
@@ -193,16 +225,8 @@ impl Tx {
     {
         for chunk in external_ids.chunks(LAND_CHUNK) {
             let mut qb = sqlx::QueryBuilder::<Db>::new(format!("UPDATE {table} SET {column} = "));
-            qb.push_bind(value)
-                .push(" WHERE connector = ")
-                .push_bind(connector)
-                .push(" AND stream = ")
-                .push_bind(stream)
-                .push(format!(" AND {condition} AND external_id IN ("));
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
+            qb.push_bind(value).push(" WHERE id IN (");
+            push_key_lookups(&mut qb, "id", table, condition, connector, stream, chunk);
             qb.push(")");
             qb.build().execute(&mut *self.tx).await?;
         }
@@ -264,25 +288,8 @@ impl StoreTx for Tx {
         }
         for (stream, ids) in by_stream {
             for chunk in ids.chunks(LAND_CHUNK) {
-                // One full-key lookup per record, glued with UNION ALL. With
-                // `external_id IN (...)`, PostgreSQL without fresh statistics
-                // (a first sync, autovacuum off) probes the unique index by
-                // (connector, stream) only and filters every row of the
-                // stream: each page then costs as much as the stream's size.
-                // An equality on the whole unique key is one index probe
-                // whatever the statistics say.
                 let mut qb = sqlx::QueryBuilder::<Db>::new("");
-                for (i, id) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        qb.push(" UNION ALL ");
-                    }
-                    qb.push("SELECT external_id, content_hash FROM raw_records WHERE connector = ")
-                        .push_bind(connector)
-                        .push(" AND stream = ")
-                        .push_bind(stream)
-                        .push(" AND external_id = ")
-                        .push_bind(*id);
-                }
+                push_key_lookups(&mut qb, "external_id, content_hash", "raw_records", "TRUE", connector, stream, chunk);
                 for row in qb.build().fetch_all(&mut *self.tx).await? {
                     held.insert((stream.to_string(), row.try_get(0)?), row.try_get(1)?);
                 }

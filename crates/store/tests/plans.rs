@@ -31,6 +31,96 @@ fn waiting_lookups() -> Vec<String> {
     lookups
 }
 
+/// Lookups of landed records and open quarantine entries by their whole
+/// key, as `common.rs` words them (`push_key_lookups`).
+fn key_lookups() -> Vec<String> {
+    let one = |columns: &str, table: &str, condition: &str, id: &str| {
+        format!(
+            "SELECT {columns} FROM {table} WHERE {condition} AND connector = 'zd' \
+             AND stream = 'tickets' AND external_id = '{id}'"
+        )
+    };
+    let two = |columns: &str, table: &str, condition: &str| {
+        format!(
+            "{} UNION ALL {}",
+            one(columns, table, condition, "1"),
+            one(columns, table, condition, "2")
+        )
+    };
+    vec![
+        two("external_id, content_hash", "raw_records", "TRUE"),
+        format!(
+            "UPDATE raw_records SET seen_scan = 7 WHERE id IN ({})",
+            two("id", "raw_records", "TRUE")
+        ),
+        format!(
+            "UPDATE quarantine SET resolved_at = CURRENT_TIMESTAMP WHERE id IN ({})",
+            two("id", "quarantine", "resolved_at IS NULL")
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn keyed_lookups_probe_the_whole_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    drop(SqliteStore::open(&url).await.unwrap());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for sql in key_lookups() {
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect();
+        let probes: Vec<&String> = plan.iter().filter(|s| s.contains("connector=?")).collect();
+        assert!(
+            probes.len() == 2 && probes.iter().all(|s| s.contains("external_id=?")),
+            "SQLite does not probe the whole key for `{sql}`: {plan:?}"
+        );
+    }
+
+    let Ok(url) = std::env::var("HRHUB_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "NOTICE: HRHUB_TEST_POSTGRES_URL unset; PostgreSQL half of the plan test skipped"
+        );
+        return;
+    };
+    // fresh tables have no statistics, the case where `IN (...)` went wrong
+    let schema = "hrhub_test_plans_keys";
+    drop(PostgresStore::open_in_schema(&url, schema).await.unwrap());
+    let mut conn = sqlx::PgPool::connect(&url)
+        .await
+        .unwrap()
+        .acquire()
+        .await
+        .unwrap();
+    for setting in [
+        format!("SET search_path TO \"{schema}\""),
+        "SET enable_seqscan = off".to_string(),
+    ] {
+        sqlx::query(&setting).execute(&mut *conn).await.unwrap();
+    }
+    for sql in key_lookups() {
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN {sql}"))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>(0))
+            .collect();
+        let probes: Vec<&String> = plan
+            .iter()
+            .filter(|s| s.contains("Cond: ((connector = "))
+            .collect();
+        assert!(
+            probes.len() == 2 && probes.iter().all(|s| s.contains("(external_id = ")),
+            "PostgreSQL does not probe the whole key for `{sql}`: {plan:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn waiting_rows_are_found_through_an_index() {
     let dir = tempfile::tempdir().unwrap();

@@ -22,3 +22,9 @@ CREATE INDEX training_waiting_external_id ON training_results (connector, subjec
 CREATE INDEX training_waiting_employee_no ON training_results (subject_employee_no) WHERE employee_id IS NULL;
 CREATE INDEX training_waiting_email ON training_results (subject_email) WHERE employee_id IS NULL;
 CREATE INDEX training_waiting_mobile ON training_results (subject_mobile) WHERE employee_id IS NULL;
+
+-- Open quarantine entries are closed by their whole key (connector, stream,
+-- external_id), one index probe each; this index also serves what the old
+-- (connector, stream) one did.
+DROP INDEX quarantine_open;
+CREATE INDEX quarantine_open ON quarantine (connector, stream, external_id) WHERE resolved_at IS NULL;
