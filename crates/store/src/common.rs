@@ -121,34 +121,30 @@ const UPSERT_CHUNK: usize = 250;
 /// limits, and SQLite's 500 terms of a compound SELECT).
 const LAND_CHUNK: usize = 200;
 
-/// Pushes `SELECT {columns} FROM {table}` for each external id of
-/// (connector, stream) that meets `condition`: one lookup per id on the
-/// whole key, glued with UNION ALL. With `external_id IN (...)`,
-/// PostgreSQL without fresh statistics (a first sync, autovacuum off)
-/// probes the (connector, stream) prefix only and filters every row of
-/// the stream, so each page costs as much as the stream's size; an
-/// equality on the whole key is one index probe whatever the statistics
-/// say (`tests/plans.rs` pins both).
-#[allow(clippy::too_many_arguments)]
+/// Pushes `SELECT {columns} FROM {table}` for each of `keys` in `scope`
+/// (equalities on the leading columns of a unique key, `key_column` last)
+/// that meets `condition`: one lookup per key on the whole key, glued with
+/// UNION ALL. With `key_column IN (...)`, PostgreSQL without fresh
+/// statistics (a first sync, autovacuum off) probes the scope prefix only
+/// and filters every row in it, so each page costs as much as the stream's
+/// size; an equality on the whole key is one index probe whatever the
+/// statistics say (`tests/plans.rs` pins both).
 fn push_key_lookups<'a>(
     qb: &mut sqlx::QueryBuilder<'a, Db>,
-    columns: &str,
-    table: &str,
-    condition: &str,
-    connector: &'a str,
-    stream: &'a str,
-    external_ids: &[&'a str],
+    (columns, table, condition): (&str, &str, &str),
+    scope: &[(&str, &'a str)],
+    key_column: &str,
+    keys: &[&'a str],
 ) {
-    for (i, id) in external_ids.iter().enumerate() {
+    for (i, key) in keys.iter().enumerate() {
         if i > 0 {
             qb.push(" UNION ALL ");
         }
-        qb.push(format!("SELECT {columns} FROM {table} WHERE {condition} AND connector = "))
-            .push_bind(connector)
-            .push(" AND stream = ")
-            .push_bind(stream)
-            .push(" AND external_id = ")
-            .push_bind(*id);
+        qb.push(format!("SELECT {columns} FROM {table} WHERE {condition}"));
+        for (column, value) in scope {
+            qb.push(format!(" AND {column} = ")).push_bind(*value);
+        }
+        qb.push(format!(" AND {key_column} = ")).push_bind(*key);
     }
 }
 
@@ -226,7 +222,7 @@ impl Tx {
         for chunk in external_ids.chunks(LAND_CHUNK) {
             let mut qb = sqlx::QueryBuilder::<Db>::new(format!("UPDATE {table} SET {column} = "));
             qb.push_bind(value).push(" WHERE id IN (");
-            push_key_lookups(&mut qb, "id", table, condition, connector, stream, chunk);
+            push_key_lookups(&mut qb, ("id", table, condition), &[("connector", connector), ("stream", stream)], "external_id", chunk);
             qb.push(")");
             qb.build().execute(&mut *self.tx).await?;
         }
@@ -289,7 +285,13 @@ impl StoreTx for Tx {
         for (stream, ids) in by_stream {
             for chunk in ids.chunks(LAND_CHUNK) {
                 let mut qb = sqlx::QueryBuilder::<Db>::new("");
-                push_key_lookups(&mut qb, "external_id, content_hash", "raw_records", "TRUE", connector, stream, chunk);
+                push_key_lookups(
+                    &mut qb,
+                    ("external_id, content_hash", "raw_records", "TRUE"),
+                    &[("connector", connector), ("stream", stream)],
+                    "external_id",
+                    chunk,
+                );
                 for row in qb.build().fetch_all(&mut *self.tx).await? {
                     held.insert((stream.to_string(), row.try_get(0)?), row.try_get(1)?);
                 }
@@ -346,13 +348,8 @@ impl StoreTx for Tx {
     async fn employees_by_links(&mut self, system: &str, external_ids: &[&str]) -> Result<Vec<(String, i64)>, StoreError> {
         let mut found = Vec::new();
         for chunk in external_ids.chunks(LAND_CHUNK) {
-            let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT external_id, employee_id FROM identity_links WHERE system = ");
-            qb.push_bind(system).push(" AND external_id IN (");
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            qb.push(")");
+            let mut qb = sqlx::QueryBuilder::<Db>::new("");
+            push_key_lookups(&mut qb, ("external_id, employee_id", "identity_links", "TRUE"), &[("system", system)], "external_id", chunk);
             for row in qb.build().fetch_all(&mut *self.tx).await? {
                 found.push((row.try_get(0)?, row.try_get(1)?));
             }
