@@ -1,4 +1,4 @@
-use crate::identity::{resolve, Resolution};
+use crate::identity::{resolve, resolve_by_links, Resolution};
 use chrono::{DateTime, Utc};
 use hrhub_connector::{ConnectorError, MissedEvents, Page, Refetch, Source};
 use hrhub_mapping::{MapError, MapOutcome, Mapping, MappingSet};
@@ -897,60 +897,22 @@ impl Drop for BatchState {
 }
 
 /// Puts the identity links of a batch's people in its resolution cache
-/// with one statement. Only records that name their person by account id
-/// alone qualify: for them a link is the whole answer, while other keys
-/// still need [`resolve`]'s conflict checks.
+/// with one statement ([`resolve_by_links`]) instead of one per person.
 async fn resolve_links_ahead(
     tx: &mut dyn StoreTx,
     connector: &str,
     outcomes: &[Option<Result<MapOutcome, MapError>>],
     batch: &mut BatchState,
 ) -> Result<(), StoreError> {
-    let mut wanted: Vec<&str> = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            Some(Ok(MapOutcome::Mapped(m))) if m.entity != EntityKind::Employee => {
-                account_only(&m.identity)
-            }
-            _ => None,
-        })
-        .filter(|id| {
-            !batch.identities.contains_key(&IdentityKeys {
-                external_id: Some(id.to_string()),
-                ..IdentityKeys::default()
-            })
-        })
-        .collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    for (external_id, employee_id) in tx.employees_by_links(connector, &wanted).await? {
-        let keys = IdentityKeys {
-            external_id: Some(external_id),
-            ..IdentityKeys::default()
-        };
-        let resolution = Resolution {
-            employee_id,
-            matched_by: "link",
-        };
-        batch.identities.insert(keys, Some(resolution));
+    let identities = outcomes.iter().filter_map(|o| match o {
+        // employees are resolved one by one: each can create the next's match
+        Some(Ok(MapOutcome::Mapped(m))) if m.entity != EntityKind::Employee => Some(&m.identity),
+        _ => None,
+    });
+    for (keys, found) in resolve_by_links(tx, connector, identities).await? {
+        batch.identities.insert(keys, Some(found));
     }
     Ok(())
-}
-
-/// The account id of identity keys that hold nothing else.
-fn account_only(keys: &IdentityKeys) -> Option<&str> {
-    match keys {
-        IdentityKeys {
-            external_id: Some(id),
-            employee_no: None,
-            email: None,
-            mobile: None,
-        } => Some(id),
-        _ => None,
-    }
 }
 
 /// Maps one landed record and writes what it yields, or quarantines it.

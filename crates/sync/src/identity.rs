@@ -95,3 +95,49 @@ pub async fn resolve(
         conflicting,
     })
 }
+
+/// [`resolve`] for many records in one statement, where that gives the
+/// same answer: records whose identity is an account id alone. For them a
+/// link is all `resolve` would find (there is no other key to match or to
+/// check for conflicts). Returns the identities that have a link; the
+/// rest are left to [`resolve`].
+pub(crate) async fn resolve_by_links<'a>(
+    tx: &mut dyn StoreTx,
+    system: &str,
+    identities: impl IntoIterator<Item = &'a IdentityKeys>,
+) -> Result<Vec<(IdentityKeys, Resolution)>, StoreError> {
+    let mut accounts: Vec<&str> = identities.into_iter().filter_map(account_only).collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    if accounts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let links = tx.employees_by_links(system, &accounts).await?;
+    Ok(links
+        .into_iter()
+        .map(|(external_id, employee_id)| {
+            let keys = IdentityKeys {
+                external_id: Some(external_id),
+                ..IdentityKeys::default()
+            };
+            let found = Resolution {
+                employee_id,
+                matched_by: "link",
+            };
+            (keys, found)
+        })
+        .collect())
+}
+
+/// The account id of identity keys that hold nothing else.
+fn account_only(keys: &IdentityKeys) -> Option<&str> {
+    match keys {
+        IdentityKeys {
+            external_id: Some(id),
+            employee_no: None,
+            email: None,
+            mobile: None,
+        } => Some(id),
+        _ => None,
+    }
+}
