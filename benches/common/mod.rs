@@ -359,11 +359,7 @@ pub async fn baseline_insert(
             .iter()
             .map(|row| columns.iter().map(|(c, ty)| cell(&row[*c], *ty)).collect())
             .collect();
-        let started = Instant::now();
-        for chunk in cells.chunks(BASELINE_TX_ROWS) {
-            target.insert(&table, &columns, chunk).await;
-        }
-        timed += started.elapsed();
+        timed += target.insert_all(&table, &columns, &cells).await;
         rows += page.len();
     }
     target.close().await;
@@ -417,11 +413,7 @@ pub async fn raw_records_insert(
                 ]
             })
             .collect();
-        let started = Instant::now();
-        for chunk in cells.chunks(BASELINE_TX_ROWS) {
-            target.insert(table, &columns, chunk).await;
-        }
-        timed += started.elapsed();
+        timed += target.insert_all(table, &columns, &cells).await;
         rows += cells.len();
     }
     target.close().await;
@@ -496,6 +488,20 @@ impl BaselineDb {
                 .unwrap();
             BaselineDb::Postgres(pool)
         }
+    }
+
+    /// `rows` in transactions of [`BASELINE_TX_ROWS`]; how long that took.
+    async fn insert_all(
+        &mut self,
+        table: &str,
+        columns: &[(&str, FieldType)],
+        rows: &[Vec<Cell>],
+    ) -> Duration {
+        let started = Instant::now();
+        for chunk in rows.chunks(BASELINE_TX_ROWS) {
+            self.insert(table, columns, chunk).await;
+        }
+        started.elapsed()
     }
 
     /// One transaction of multi-row INSERTs.
