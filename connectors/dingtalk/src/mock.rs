@@ -38,6 +38,8 @@
 //! failed attempts are retried after [`MockOptions::delivery_retry_delays`]
 //! (DingTalk: 10 s, then 30 s); an event whose last retry fails goes on the
 //! failed-push list, served by `GET /call_back/get_call_back_failed_result`
+//! once [`MockOptions::failed_list_delay`] has passed on the mock's clock
+//! (DingTalk: "within ~3–5 min"; [`MockHandle::advance`] skips ahead)
 //! (token checked like every oapi call; at most
 //! [`MockOptions::failed_list_page_size`] entries per call with `has_more`;
 //! what is handed out is removed, as DingTalk does). Entries have the
@@ -95,6 +97,10 @@ pub struct MockOptions {
     pub delivery_deadline: Duration,
     /// Entries per answer of the failed-push list (DingTalk: 200).
     pub failed_list_page_size: usize,
+    /// How long after its last retry fails an event shows up on the
+    /// failed-push list (DingTalk: within about 3–5 minutes, so the mock
+    /// takes 3), measured on the mock's clock ([`MockHandle::advance`]).
+    pub failed_list_delay: Duration,
     /// A synthetic company whose people are the employees, in company
     /// order: each person's DingTalk account (userid, name, `job_number`,
     /// `org_email`, `mobile` as the company renders them), placed in the
@@ -123,6 +129,7 @@ impl Default for MockOptions {
             delivery_retry_delays: vec![Duration::from_secs(10), Duration::from_secs(30)],
             delivery_deadline: Duration::from_millis(1_500),
             failed_list_page_size: 200,
+            failed_list_delay: Duration::from_secs(180),
             company: None,
         }
     }
@@ -355,8 +362,9 @@ struct MockState {
     event_counter: u64,
     /// The app's registered push URL ([`MockHandle::emit`]).
     callback_url: Option<String>,
-    /// The failed-push list, oldest first.
-    failed: VecDeque<Value>,
+    /// The failed-push list, oldest first: when each entry is listed
+    /// (mock-clock ms) and the entry.
+    failed: VecDeque<(i64, Value)>,
 }
 
 impl MockState {
@@ -1015,9 +1023,10 @@ impl MockHandle {
         }
     }
 
-    /// The failed-push list as the endpoint would hand it out (oldest first).
+    /// What DingTalk keeps of the events it failed to push, listed yet or
+    /// not ([`MockOptions::failed_list_delay`]), oldest first.
     pub fn failed_events(&self) -> Vec<Value> {
-        self.state().failed.iter().cloned().collect()
+        self.state().failed.iter().map(|(_, e)| e.clone()).collect()
     }
 
     /// Puts `event` on the failed-push list in the list's shape.
@@ -1025,7 +1034,8 @@ impl MockHandle {
         let mut s = self.state();
         let entry = failed_entry(event, &s.options.corp_id);
         if let Some(entry) = entry {
-            s.failed.push_back(entry);
+            let listed_at = s.now_ms() + s.options.failed_list_delay.as_millis() as i64;
+            s.failed.push_back((listed_at, entry));
         }
     }
 
@@ -1449,16 +1459,15 @@ impl MockState {
 
     // --- push --------------------------------------------------------------
 
-    /// The oldest entries of the failed-push list, removed as they are
-    /// handed out.
+    /// The oldest listed entries of the failed-push list, removed as they
+    /// are handed out; entries not listed yet are neither handed out nor
+    /// counted in `has_more`.
     fn failed_list(&mut self) -> Response {
-        let take = self
-            .options
-            .failed_list_page_size
-            .clamp(1, 200)
-            .min(self.failed.len());
-        let page: Vec<Value> = self.failed.drain(..take).collect();
-        ok(json!({"has_more": !self.failed.is_empty(), "failed_list": page}))
+        let now = self.now_ms();
+        let listed = self.failed.iter().take_while(|(at, _)| *at <= now).count();
+        let take = self.options.failed_list_page_size.clamp(1, 200).min(listed);
+        let page: Vec<Value> = self.failed.drain(..take).map(|(_, e)| e).collect();
+        ok(json!({"has_more": listed > take, "failed_list": page}))
     }
 
     // --- org ---------------------------------------------------------------

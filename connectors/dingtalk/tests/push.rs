@@ -573,7 +573,8 @@ async fn missed_pushes_are_listed_and_drained_once() {
         "refused calls hand out nothing"
     );
 
-    // the connector reads two per call while has_more
+    // the connector reads two per call while has_more, once listed
+    mock.advance(180);
     let mut batches = Vec::new();
     loop {
         let batch = dt.missed_events().await.unwrap();
@@ -616,4 +617,29 @@ async fn missed_pushes_are_listed_and_drained_once() {
     mock.clear_requests();
     assert!(plain.missed_events().await.unwrap().events.is_empty());
     assert_eq!(mock.calls_to(FAILED_LIST_PATH), 0);
+}
+
+/// DingTalk lists a failed event only a few minutes after its last retry
+/// (reference §5c: within about 3–5 min); until then the list is empty.
+#[tokio::test]
+async fn missed_pushes_are_listed_only_after_a_few_minutes() {
+    let mock = MockDingTalk::start(MockOptions {
+        qps_limit: None,
+        delivery_retry_delays: vec![Duration::from_millis(10), Duration::from_millis(10)],
+        ..MockOptions::default()
+    })
+    .await;
+    let dt = connector(&mock, true);
+    let users = mock.user_ids();
+    // no callback URL registered: the event goes to the list at once
+    mock.emit(&mock.user_event("user_add_org", &[users[0].as_str()]))
+        .await;
+    assert_eq!(mock.failed_events().len(), 1, "kept");
+    let early = dt.missed_events().await.unwrap();
+    assert!(early.events.is_empty() && !early.more, "not listed yet");
+    mock.advance(179);
+    assert!(dt.missed_events().await.unwrap().events.is_empty());
+    mock.advance(1);
+    assert_eq!(dt.missed_events().await.unwrap().events.len(), 1);
+    assert!(mock.failed_events().is_empty(), "handed out, so removed");
 }
